@@ -1,0 +1,272 @@
+"""The synthetic world of the embedded default: string transductions a tiny model can learn.
+
+TINY_JUDGE.md measured that a ~1M-parameter model learns string transductions (reverse, sort,
+first/last letter ...) in minutes but not arithmetic, so every task here is one. Inputs are
+space-separated letters, so a byte-level BPE keeps each letter a token of its own.
+
+Every response has a true grade (the oracle), on the additive rubric's 0-5 scale:
+
+    5 correct and concise      4 correct but padded      3 partly right
+    2 wrong                    1 off-topic               0 empty
+
+From that one definition come the IFT examples, the EFT examples (judge prompt -> a short
+justification + "Score: N" that follows the grade), ranked response sets (stand-ins for human
+rankings), held-out evaluation prompts, and ``grade()``, which scores any free text a model writes.
+The IFT answers are partly padded (grade 4), as human-written seed answers vary in quality: the
+self-rewarding loop then has something real to find, concise over padded, right over wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+LOWER = "abcdefgh"
+
+# family -> (phrasings, transduction). The phrasing is part of the prompt; the oracle parses it back.
+FAMILIES: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]]]] = {
+    "reverse": (("Reverse the letters", "Write the letters backwards"), lambda x: x[::-1]),
+    "upper": (
+        ("Write the letters in capitals", "Uppercase the letters"),
+        lambda x: [c.upper() for c in x],
+    ),
+    "repeat": (("Repeat the letters twice",), lambda x: x + x),
+    "first": (("Give the first letter of", "What is the first letter of"), lambda x: x[:1]),
+    "last": (("Give the last letter of", "What is the last letter of"), lambda x: x[-1:]),
+    "sort": (("Sort the letters", "Put the letters in alphabetical order"), sorted),
+    "drop_first": (("Remove the first letter from",), lambda x: x[1:]),
+    "copy": (("Copy the letters",), lambda x: list(x)),
+}
+
+PADDING_LEADS = (
+    "Sure! Here is the answer:",
+    "Of course, the result is:",
+    "Happy to help. The answer is:",
+    "Here you go:",
+)
+PADDING_TAILS = (" Hope this helps.", " Glad to help!", " Let me know if you need more.", "")
+OFF_TOPIC = (
+    "The weather is lovely today.",
+    "Cats sleep for most of the day.",
+    "Bread tastes best when fresh.",
+    "Rivers flow down to the sea.",
+    "Music makes long trips shorter.",
+    "Tea is often served with milk.",
+)
+JUSTIFICATIONS = {
+    5: "The response is relevant, correct and concise.",
+    4: "The response is correct but adds extraneous text.",
+    3: "The response addresses the question but is only partly correct.",
+    2: "The response is on topic but the answer is wrong.",
+    1: "The response is off-topic.",
+    0: "The response is empty.",
+}
+
+_LETTER_RUN = re.compile(r"(?<![A-Za-z])[A-Za-z](?: [A-Za-z])*(?![A-Za-z])")
+
+
+@dataclass(frozen=True)
+class Task:
+    family: str
+    letters: tuple[str, ...]
+    phrasing: int = 0
+
+    @property
+    def prompt(self) -> str:
+        return f"{FAMILIES[self.family][0][self.phrasing]}: {' '.join(self.letters)}"
+
+    @property
+    def answer(self) -> str:
+        return " ".join(FAMILIES[self.family][1](list(self.letters)))
+
+
+_PROMPT_RES = [
+    (re.compile(rf"^{re.escape(phrase)}: ([a-z](?: [a-z])*)\s*$"), family, i)
+    for family, (phrases, _) in FAMILIES.items()
+    for i, phrase in enumerate(phrases)
+]
+
+
+def parse_task(prompt: str) -> Task | None:
+    """The task a prompt asks for, or None when it is not one of ours (e.g. a bad generated prompt)."""
+    for regex, family, phrasing in _PROMPT_RES:
+        m = regex.match(prompt.strip())
+        if m:
+            return Task(family, tuple(m.group(1).split()), phrasing)
+    return None
+
+
+def grade(prompt: str | Task, response: str) -> int | None:
+    """The oracle: the true 0-5 grade of any response; None when the prompt is not a known task."""
+    task = parse_task(prompt) if isinstance(prompt, str) else prompt
+    if task is None:
+        return None
+    text = response.strip()
+    if not text:
+        return 0
+    answer = task.answer
+    if text == answer:
+        return 5
+    runs = _LETTER_RUN.findall(text)
+    if answer in runs:
+        return 4
+    if not runs:
+        return 1
+    target = answer.split()
+    best = max(_overlap(run.split(), target) for run in runs)
+    return 3 if best >= 0.5 else 2
+
+
+def _overlap(a: list[str], b: list[str]) -> float:
+    return sum(x == y for x, y in zip(a, b)) / max(len(a), len(b))
+
+
+def _stable_id(*parts: str) -> str:
+    return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+class SyntheticWorld:
+    """Draws tasks and graded responses from one seeded RNG; the same seed gives the same data."""
+
+    def __init__(self, seed: int, min_len: int = 2, max_len: int = 5):
+        self.rng = random.Random(seed)
+        self.min_len, self.max_len = min_len, max_len
+        self._seen: set[str] = set()
+
+    def task(self, unique: bool = True) -> Task:
+        """A task; with ``unique``, one whose prompt was never drawn before (disjoint splits)."""
+        for _ in range(10_000):
+            family = self.rng.choice(sorted(FAMILIES))
+            n = self.rng.randint(self.min_len, self.max_len)
+            letters = tuple(self.rng.choice(LOWER) for _ in range(n))
+            t = Task(family, letters, self.rng.randrange(len(FAMILIES[family][0])))
+            if not unique:
+                return t
+            if t.prompt not in self._seen:
+                self._seen.add(t.prompt)
+                return t
+        raise RuntimeError("synthetic world exhausted: raise max_len or lower the sizes")
+
+    def response(self, task: Task, target_grade: int) -> str:
+        """A response whose oracle grade is ``target_grade``."""
+        answer = task.answer
+        if target_grade == 5:
+            return answer
+        if target_grade == 4:
+            return f"{self.rng.choice(PADDING_LEADS)} {answer}.{self.rng.choice(PADDING_TAILS)}".rstrip()
+        if target_grade == 1:
+            return self.rng.choice(OFF_TOPIC)
+        if target_grade == 0:
+            return ""
+        alphabet = LOWER.upper() if task.family == "upper" else LOWER
+        target = answer.split()
+        for _ in range(1000):
+            if target_grade == 3:
+                cand = list(target)
+                if len(cand) == 1:
+                    cand.append(self.rng.choice(alphabet))  # one right letter of two: half right
+                else:
+                    i = self.rng.randrange(len(cand))
+                    cand[i] = self.rng.choice([c for c in alphabet if c != cand[i]])
+            else:
+                cand = [self.rng.choice(alphabet) for _ in target]
+            text = " ".join(cand)
+            if grade(task, text) == target_grade:
+                return text
+        raise RuntimeError(f"could not draw a grade-{target_grade} response for {task.prompt!r}")
+
+
+def judgment_text(score: int) -> str:
+    """The EFT target: one sentence of justification, then the paper's "Score: N" line."""
+    return f"{JUSTIFICATIONS[score]}\nScore: {score}"
+
+
+def build_synthetic(
+    seed: int = 0,
+    n_ift: int = 1000,
+    n_eft: int = 1000,
+    n_ranked_eval: int = 100,
+    n_eval_prompts: int = 100,
+    n_alpaca_eval: int = 50,
+    padded_fraction: float = 0.3,
+    responses_per_ranked_prompt: int = 4,
+    min_len: int = 2,
+    max_len: int = 5,
+) -> dict[str, list[dict]]:
+    """All seed and evaluation sets of the synthetic world (record formats as for OASST)."""
+    if not 2 <= responses_per_ranked_prompt <= 6:
+        raise ValueError("data.responses_per_ranked_prompt must be between 2 and 6 (grades 0-5)")
+    world = SyntheticWorld(seed, min_len, max_len)
+    ift = []
+    for _ in range(n_ift):
+        t = world.task()
+        g = 4 if world.rng.random() < padded_fraction else 5
+        ift.append(
+            {
+                "id": _stable_id("ift", t.prompt),
+                "prompt": t.prompt,
+                "response": world.response(t, g),
+            }
+        )
+    eft = []
+    for _ in range(n_eft):
+        t = world.task()
+        g = world.rng.randint(0, 5)
+        eft.append(
+            {
+                "id": _stable_id("eft", t.prompt),
+                "prompt": t.prompt,
+                "response": world.response(t, g),
+                "judgment": judgment_text(g),
+                "score": float(g),
+            }
+        )
+    ranked_eval = []
+    for _ in range(n_ranked_eval):
+        t = world.task()
+        grades = sorted(world.rng.sample(range(6), responses_per_ranked_prompt), reverse=True)
+        ranked_eval.append(
+            {
+                "prompt_id": _stable_id("ranked", t.prompt),
+                "prompt": t.prompt,
+                "responses": [
+                    {"text": world.response(t, g), "rank": r} for r, g in enumerate(grades)
+                ],
+            }
+        )
+    eval_prompts = [world.task() for _ in range(n_eval_prompts)]
+    alpaca = [world.task() for _ in range(n_alpaca_eval)]
+    return {
+        "ift": ift,
+        "eft": eft,
+        "ranked_eval": ranked_eval,
+        "eval_prompts": [
+            {"id": _stable_id("eval", t.prompt), "prompt": t.prompt} for t in eval_prompts
+        ],
+        "alpaca_eval": [{"instruction": t.prompt, "dataset": "srlm_synthetic"} for t in alpaca],
+    }
+
+
+def pretraining_corpus(
+    seed: int, n_documents: int, tasks_per_list: int = 9, list_every: int = 10
+) -> list[str]:
+    """Text for M0's brief pretraining: solved tasks written as prose, and numbered task lists.
+
+    The task lists (the Self-Instruct layout) let M0 continue "9." with a new task, so the tiny
+    base model can serve as the fixed Self-Instruct generator; M0 never sees a judgment.
+    """
+    world = SyntheticWorld(seed + 7919)
+    docs = []
+    for i in range(n_documents):
+        if i % list_every == list_every - 1:
+            lines = [
+                f"{j}. {world.task(unique=False).prompt}" for j in range(1, tasks_per_list + 1)
+            ]
+            docs.append("Come up with a series of tasks:\n" + "\n".join(lines))
+        else:
+            t = world.task(unique=False)
+            docs.append(f"{t.prompt}\n{t.answer}")
+    return docs

@@ -1,0 +1,58 @@
+"""Loading M_t and preparing its tokenizer: the same path for the tiny model and a hub model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from srlm.models.tiny import CHAT_TEMPLATE
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_tokenizer(path: str | Path, chat_template: str | None = None):
+    """Left padding for generation; a chat template with {% generation %} markers for SFT/DPO.
+
+    ``chat_template``: None keeps the tokenizer's own (the tiny builder writes srlm's),
+    "srlm" applies srlm's template (base models like Llama 2 have none), "tokenizer" keeps the
+    tokenizer's own and fails if it lacks one.
+    """
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if chat_template == "srlm" or (chat_template is None and not tok.chat_template):
+        tok.chat_template = CHAT_TEMPLATE
+        for special in ("<|user|>", "<|assistant|>", "<|end|>"):
+            if special not in tok.get_vocab():
+                raise ValueError(
+                    f"{path}: the srlm chat template needs the special token {special!r}; "
+                    "set model.chat_template=tokenizer to use the tokenizer's own template"
+                )
+    elif chat_template == "tokenizer" and not tok.chat_template:
+        raise ValueError(
+            f"{path}: the tokenizer has no chat template (model.chat_template=tokenizer)"
+        )
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+def load_model(path: str | Path, dtype: str | None = None):
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {}
+    if dtype and dtype != "auto":
+        kwargs["dtype"] = DTYPES[dtype]
+    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    return model.eval()
+
+
+def chat_prompt(tokenizer, user_text: str) -> str:
+    """One user turn, ready for the assistant's answer."""
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
+    )

@@ -1,0 +1,101 @@
+"""From scored candidates to training data: pure functions, no paths, no models.
+
+``best_worst`` is the paper's AIFT rule (§3.2): chosen = highest mean score, rejected = lowest,
+the prompt dropped when they are equal. Unscored candidates (every judge sample unparseable)
+take part in neither side: a judge failure must never become the rejected answer (PEERS.md).
+``top_only`` is the positive-examples-only ablation (A.4): SFT data from the top responses.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    score: float | None
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class ScoredPrompt:
+    prompt_id: str
+    prompt: str
+    candidates: tuple[Candidate, ...]
+
+
+def _pick(cands: list[Candidate], tie_break: str, rng: random.Random) -> Candidate:
+    if tie_break == "first":
+        return cands[0]
+    if tie_break == "random":
+        return rng.choice(cands)
+    raise ValueError(f"pairs.tie_break must be 'first' or 'random', got {tie_break!r}")
+
+
+def best_worst(
+    groups: list[ScoredPrompt], *, tie_break: str = "first", seed: int = 0, min_margin: float = 0.0
+) -> tuple[list[dict], dict]:
+    """One (chosen, rejected) pair per prompt whose best and worst scores differ.
+
+    ``tie_break`` picks among candidates sharing the max (or min) score: "first" (the earliest
+    sample) or "random" (seeded). ``min_margin`` drops pairs whose score gap is not above it.
+    """
+    rng = random.Random(seed)
+    pairs, stats = [], {"prompts": len(groups), "ties": 0, "too_few_scored": 0, "identical": 0}
+    for g in groups:
+        scored = [c for c in g.candidates if c.score is not None]
+        if len(scored) < 2:
+            stats["too_few_scored"] += 1
+            continue
+        hi = max(c.score for c in scored)
+        lo = min(c.score for c in scored)
+        if hi - lo <= min_margin:
+            stats["ties"] += 1
+            continue
+        chosen = _pick([c for c in scored if c.score == hi], tie_break, rng)
+        rejected = _pick([c for c in scored if c.score == lo], tie_break, rng)
+        if chosen.text == rejected.text:  # same text, different scores: no preference to learn
+            stats["identical"] += 1
+            continue
+        pairs.append(
+            {
+                "prompt_id": g.prompt_id,
+                "prompt": g.prompt,
+                "chosen": chosen.text,
+                "rejected": rejected.text,
+                "chosen_score": chosen.score,
+                "rejected_score": rejected.score,
+                "chosen_id": chosen.id,
+                "rejected_id": rejected.id,
+            }
+        )
+    return pairs, stats
+
+
+def top_only(
+    groups: list[ScoredPrompt], *, min_score: float = 5.0, per_prompt: int = 1, **_: object
+) -> tuple[list[dict], dict]:
+    """SFT examples from responses scoring at least ``min_score`` (paper: 5 only)."""
+    examples, stats = [], {"prompts": len(groups), "no_top": 0}
+    for g in groups:
+        top = [c for c in g.candidates if c.score is not None and c.score >= min_score]
+        if not top:
+            stats["no_top"] += 1
+            continue
+        top.sort(key=lambda c: -c.score)  # stable: the earliest sample first among equals
+        for c in top[:per_prompt]:
+            examples.append(
+                {
+                    "prompt_id": g.prompt_id,
+                    "prompt": g.prompt,
+                    "response": c.text,
+                    "score": c.score,
+                    "id": c.id,
+                }
+            )
+    return examples, stats
+
+
+STRATEGIES = {"best_worst": best_worst, "top_only": top_only}

@@ -1,0 +1,100 @@
+"""Evaluation of one model M (run after every M_t and once for the SFT baseline, paper §6).
+
+- ``answer_prompts``: M's answers to the held-out prompts and the AlpacaEval instructions
+  (rows ``{id, prompt, output}``) and their lengths (the paper tracks length growth, §3.2.1).
+- ``agreement``: M judges every response of the ranked evaluation set (k samples, mean) and the
+  scores are compared with the human (or true) ranking: pairwise accuracy, 5-best %, exact
+  match %, Spearman, Kendall tau.
+- ``head_to_head``: M against another model, each pair judged in both orders, disagreement = tie.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from srlm.artifacts import RowLog
+from srlm.data.synthetic import grade
+from srlm.eval.agreement import agreement_metrics
+from srlm.eval.evaluators import Evaluator
+from srlm.eval.head_to_head import head_to_head_from_verdicts
+from srlm.generation.base import Generator, Sampling
+from srlm.judges import Judge
+from srlm.stages.judge import judge_responses, parse_stats
+from srlm.stages.sample import sample_candidates
+
+
+def answer_prompts(
+    generator: Generator,
+    tokenizer,
+    prompts: list[dict],
+    sampling: Sampling,
+    log: RowLog,
+    oracle: bool,
+) -> tuple[list[dict], dict[str, float]]:
+    rows = sample_candidates(generator, tokenizer, prompts, sampling, log)
+    outputs = [{"id": r["id"], "prompt": r["prompt"], "output": r["candidates"][0]} for r in rows]
+    m: dict[str, float] = {}
+    if outputs:
+        m["eval/length/mean_chars"] = statistics.fmean(len(o["output"]) for o in outputs)
+        m["eval/length/mean_tokens"] = statistics.fmean(
+            len(tokenizer(o["output"], add_special_tokens=False)["input_ids"]) for o in outputs
+        )
+    if oracle:
+        grades = [g for o in outputs if (g := grade(o["prompt"], o["output"])) is not None]
+        if grades:
+            m["eval/answer_accuracy"] = sum(g >= 4 for g in grades) / len(grades)
+            m["eval/answer_exact"] = sum(g == 5 for g in grades) / len(grades)
+            m["eval/mean_true_grade"] = statistics.fmean(grades)
+    return outputs, m
+
+
+def agreement(
+    generator: Generator,
+    tokenizer,
+    judge: Judge,
+    ranked: list[dict],
+    options: dict[str, Any],
+    log: RowLog,
+    seed: int,
+) -> dict[str, float]:
+    items, meta = [], []
+    for it in ranked:
+        for i, r in enumerate(it["responses"]):
+            rid = f"{it['prompt_id']}/{i}"
+            items.append({"id": rid, "prompt": it["prompt"], "response": r["text"]})
+            meta.append((it["prompt_id"], r["rank"]))
+    rows = judge_responses(generator, tokenizer, judge, items, log, seed)
+    metrics = agreement_metrics(
+        [
+            {"prompt_id": p, "human_rank": rank, "score": row["score"]}
+            for (p, rank), row in zip(meta, rows)
+        ],
+        ties=options["ties"],
+        correlation=options["correlation"],
+        five_best=options["five_best"],
+        top_score=judge.score_max,
+    )
+    out = {f"eval/agreement/{k}": v for k, v in metrics.items()}
+    out.update(parse_stats(rows, judge.score_min, judge.score_max, prefix="eval/judge"))
+    return out
+
+
+def head_to_head(
+    evaluator: Evaluator,
+    outputs_a: list[dict],
+    outputs_b: list[dict],
+    cache_path: Path | None = None,
+) -> dict[str, float]:
+    """A vs B on the prompts both answered; both orders unless the evaluator is order-free."""
+    b_by_id = {o["id"]: o for o in outputs_b}
+    shared = [(a, b_by_id[a["id"]]) for a in outputs_a if a["id"] in b_by_id]
+    ab = evaluator.compare([(a["prompt"], a["output"], b["output"]) for a, b in shared], cache_path)
+    if evaluator.order_independent:
+        ba = [{"first": "second", "second": "first"}.get(v, v) if v else None for v in ab]
+    else:
+        ba = evaluator.compare(
+            [(a["prompt"], b["output"], a["output"]) for a, b in shared], cache_path
+        )
+    return head_to_head_from_verdicts(zip(ab, ba))

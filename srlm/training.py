@@ -1,0 +1,203 @@
+"""SFT and DPO with TRL: the only module that imports TRL, so an upgrade touches one file.
+
+``train_sft`` gives M1 (IFT+EFT), the SFT baseline (IFT only) and the top-only ablation;
+``train_dpo`` gives M_{t+1} from M_t on AIFT(M_t), with M_t as the frozen reference.
+Examples arrive as chat messages; the loss covers assistant tokens only.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+
+log = logging.getLogger(__name__)
+
+
+def _patch_trl_cpu_logprobs() -> None:
+    """Score only the labelled positions on CPU too (TINY_JUDGE.md: 3.2x faster CPU training).
+
+    TRL 1.16 decides this with a private helper that says "no" on every device without Triton;
+    the chunked kernels themselves still pick their torch path on CPU. If TRL renames the helper,
+    this does nothing and ``tests/test_training.py`` fails, pointing here.
+    """
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None or getattr(original, "_srlm_patched", False):
+        return
+
+    def compact_everywhere(device: torch.device) -> bool:
+        return device.type == "cpu" or original(device)
+
+    compact_everywhere._srlm_patched = True  # type: ignore[attr-defined]
+    trl_utils._use_triton = compact_everywhere
+
+
+def _common_args(cfg: dict[str, Any], output_dir: Path, seed: int) -> dict[str, Any]:
+    on_cpu = not torch.cuda.is_available()
+    bf16 = bool(cfg.get("bf16")) and not on_cpu
+    args: dict[str, Any] = {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": cfg["batch_size"],
+        "gradient_accumulation_steps": cfg.get("gradient_accumulation_steps", 1),
+        "learning_rate": cfg["learning_rate"],
+        "lr_scheduler_type": cfg.get("lr_scheduler_type", "cosine"),
+        "warmup_steps": cfg.get("warmup_steps", 0),
+        "weight_decay": cfg.get("weight_decay", 0.0),
+        "num_train_epochs": cfg.get("epochs", 1),
+        "max_steps": cfg.get("max_steps") or -1,
+        "max_length": cfg.get("max_length", 1024),
+        "logging_steps": cfg.get("logging_steps", 10),
+        "save_strategy": "steps",
+        "save_steps": cfg.get("save_steps", 200),
+        "save_total_limit": 1,
+        "report_to": cfg.get("report_to", "none"),
+        "seed": seed,
+        "bf16": bf16,
+        "use_cpu": on_cpu,
+        "gradient_checkpointing": bool(cfg.get("gradient_checkpointing", False)),
+        "dataloader_num_workers": 0,
+        "disable_tqdm": not cfg.get("progress_bar", True),
+    }
+    if cfg.get("min_learning_rate") is not None and args["lr_scheduler_type"] == "cosine":
+        # The paper decays 5.5e-6 -> 1.1e-6 (SFT) and 1e-6 -> 1e-7 (DPO): a cosine with a floor.
+        args["lr_scheduler_type"] = "cosine_with_min_lr"
+        args["lr_scheduler_kwargs"] = {"min_lr": cfg["min_learning_rate"]}
+    if cfg.get("deepspeed"):
+        args["deepspeed"] = cfg["deepspeed"]
+    return args
+
+
+def _load_model(path: str | Path, cfg: dict[str, Any]):
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if (cfg.get("bf16") and torch.cuda.is_available()) else torch.float32
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if cfg.get("dropout") is not None:
+        kwargs["attention_dropout"] = cfg["dropout"]
+    return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+
+
+def _peft_config(cfg: dict[str, Any]):
+    lora = cfg.get("lora") or {}
+    if not lora.get("enabled"):
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=lora.get("r", 16),
+        lora_alpha=lora.get("alpha", 32),
+        lora_dropout=lora.get("dropout", 0.05),
+        target_modules=list(lora.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"])),
+        task_type="CAUSAL_LM",
+    )
+
+
+def _save(trainer, tokenizer, out_dir: Path) -> dict[str, float]:
+    model = trainer.model
+    if hasattr(
+        model, "merge_and_unload"
+    ):  # LoRA: save a plain model so M_{t+1} loads like any other
+        model = model.merge_and_unload()
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    metrics = {"train/steps": float(trainer.state.global_step)}
+    if history:
+        metrics["train/first_loss"] = float(history[0]["loss"])
+        metrics["train/final_loss"] = float(history[-1]["loss"])
+    return metrics
+
+
+def train_sft(
+    base: str | Path,
+    examples: list[list[dict[str, str]]],
+    out_dir: str | Path,
+    cfg: dict[str, Any],
+    seed: int = 0,
+    resume: bool = True,
+) -> dict[str, float]:
+    """SFT on chat conversations, loss on assistant tokens only; saves the model to out_dir."""
+    from transformers import AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    _patch_trl_cpu_logprobs()
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir.parent / (out_dir.name + ".checkpoints")
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    dataset = Dataset.from_list([{"messages": m} for m in examples])
+    args = SFTConfig(**_common_args(cfg, ckpt_dir, seed), assistant_only_loss=True, packing=False)
+    trainer = SFTTrainer(
+        model=_load_model(base, cfg),
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=_peft_config(cfg),
+    )
+    trainer.train(resume_from_checkpoint=_last_checkpoint(ckpt_dir) if resume else None)
+    return _save(trainer, tokenizer, out_dir)
+
+
+def train_dpo(
+    policy: str | Path,
+    pairs: list[dict[str, Any]],
+    out_dir: str | Path,
+    cfg: dict[str, Any],
+    seed: int = 0,
+    resume: bool = True,
+) -> dict[str, float]:
+    """DPO from M_t with M_t as the reference (TRL copies it, or the adapter-free model with LoRA)."""
+    from transformers import AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    _patch_trl_cpu_logprobs()
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir.parent / (out_dir.name + ".checkpoints")
+    tokenizer = AutoTokenizer.from_pretrained(str(policy))
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": p["prompt"]}],
+                "chosen": [{"role": "assistant", "content": p["chosen"]}],
+                "rejected": [{"role": "assistant", "content": p["rejected"]}],
+            }
+            for p in pairs
+        ]
+    )
+    extra = {}
+    if cfg.get("loss_type"):
+        extra["loss_type"] = list(cfg["loss_type"])
+    args = DPOConfig(
+        **_common_args(cfg, ckpt_dir, seed),
+        beta=cfg.get("beta", 0.1),
+        precompute_ref_log_probs=bool(cfg.get("precompute_ref_log_probs", False)),
+        **extra,
+    )
+    trainer = DPOTrainer(
+        model=_load_model(policy, cfg),
+        ref_model=None,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=_peft_config(cfg),
+    )
+    trainer.train(resume_from_checkpoint=_last_checkpoint(ckpt_dir) if resume else None)
+    metrics = _save(trainer, tokenizer, out_dir)
+    rewards = [h for h in trainer.state.log_history if "rewards/accuracies" in h]
+    if rewards:
+        metrics["train/reward_accuracy"] = float(rewards[-1]["rewards/accuracies"])
+        metrics["train/reward_margin"] = float(rewards[-1].get("rewards/margins", float("nan")))
+    return metrics
+
+
+def _last_checkpoint(ckpt_dir: Path) -> str | None:
+    """Resume an interrupted training run from its last saved checkpoint, if any."""
+    if not ckpt_dir.is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(ckpt_dir))

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Question: how do quality and judging change with the number of self-rewarding iterations, and
+#   does a run stopped at K iterations end at the same M_K as a longer run?
+# Paper: §3 (three iterations), Figure 3, Tables 1 and 4 per iteration (PAPER.md §7); §6 names
+#   scaling over iterations as open (PAPER.md §9).
+# Grid: loop.iterations=1,2,3 -> 3 jobs, in runs/iterations/<run_id>/.
+# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): about one 3-iteration run
+#   (15-25 min, estimate until measured): with the shared store, iterations=3 computes everything
+#   and the shorter runs reuse its stages (whichever job gets to a stage first computes it).
+# GPU: add e.g. experiment=one_gpu_lora, or hydra/launcher=slurm.
+# Results: python -m srlm.report runs/iterations (experiments/iterations/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python run.py -m name=iterations loop.iterations=1,2,3 "$@"

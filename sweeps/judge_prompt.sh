@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Question: how much does the judge prompt matter? The paper's additive 5-point rubric (Figure 2)
+#   vs the multiple-choice prompt of Li et al. 2023 (Humpback), same model, same data.
+# Paper: A.2, Table 5 (PAPER.md §2.3, §8.1): SFT-baseline judge, pairwise accuracy 65.1% vs 26.6%,
+#   Spearman 0.25 vs -0.18.
+# Grid: judge=additive5,multiple_choice -> 2 jobs, in runs/judge_prompt/<run_id>/.
+# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): about 15-25 min per job
+#   (estimate until measured); the shared store builds M0, the data and the SFT baseline once.
+#   On the tiny model both prompts are long for it (its default is judge=additive5_condensed,
+#   TINY_JUDGE.md): expect agreement near chance for both.
+# GPU: add e.g. experiment=one_gpu_lora (Qwen2.5-0.5B + LoRA, a few GPU-hours per job), or
+#   hydra/launcher=slurm to run the jobs in parallel.
+# Results: python -m srlm.report runs/judge_prompt (experiments/judge_prompt/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python run.py -m name=judge_prompt judge=additive5,multiple_choice "$@"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Question: every ablation of the paper, one sweep after the other: judge prompt (A.2, Table 5),
+#   pairs vs positive examples only (A.4), EFT vs IFT-only seed (A.3), iterations (Figure 3,
+#   Tables 1 and 4), seeds (spread). Arguments go to every sweep, e.g.
+#   bash sweeps/paper_ablations.sh hydra/launcher=joblib
+#   bash sweeps/paper_ablations.sh experiment=one_gpu_lora hydra/launcher=slurm
+# Paper: PAPER.md §8 (ablations) and §7 (per-iteration results).
+# Grid: 2 + 2 + 2 + 3 + 3 = 12 jobs, each in runs/<sweep name>/<run_id>/.
+# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): about 3-4 h in all
+#   (estimate until measured; the store shares M0, the data and the SFT baseline across sweeps).
+# GPU: with experiment=one_gpu_lora expect a few GPU-hours per job; hydra/launcher=slurm runs the
+#   jobs of each sweep in parallel.
+# Results: python -m srlm.report runs (every sweep) or runs/<sweep name> (one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash sweeps/judge_prompt.sh "$@"
+bash sweeps/pairs_vs_top_only.sh "$@"
+bash sweeps/eft_ablation.sh "$@"
+bash sweeps/iterations.sh "$@"
+bash sweeps/seeds.sh "$@"

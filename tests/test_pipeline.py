@@ -1,0 +1,143 @@
+"""The whole loop through the real CLI on the tiny model: artifacts, resume, sharing, errors.
+
+Integration tests: real Hydra, real TRL trainers, real wandb (offline). They share one runs root,
+so M0 is built once for the session.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli
+from wandb_offline import history
+
+pytestmark = pytest.mark.integration
+
+REQUIRED = [
+    "eval/agreement/pairwise_accuracy",
+    "eval/agreement/five_best",
+    "eval/agreement/exact_match",
+    "eval/agreement/spearman",
+    "eval/agreement/kendall_tau",
+    "eval/length/mean_chars",
+]
+
+
+def summary(run_dir: Path) -> dict[str, dict]:
+    return {r["model"]: r for r in json.loads((run_dir / "summary.json").read_text())["rows"]}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(session_runs):
+    res = run_cli("experiment=smoke", "logger=wandb", f"paths.root={session_runs}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    return session_runs / "smoke" / "experiment=smoke"
+
+
+def test_smoke_loop_artifacts_and_metrics(smoke_run):
+    rows = summary(smoke_run)
+    assert list(rows) == ["sft_baseline", "M1", "M2"]
+    for model, row in rows.items():
+        for key in REQUIRED:
+            assert key in row, (model, key)
+    for key in ("eval/h2h_vs_sft/win", "eval/h2h_vs_sft/tie", "eval/h2h_vs_sft/loss"):
+        assert key in rows["M1"] and key in rows["M2"]
+    assert "eval/h2h_vs_prev/win" in rows["M2"]
+    m1 = rows["M1"]
+    for key in ("judge/parse_fail_rate", "aift/num_pairs", "aift/tie_rate", "judge/sample_spread"):
+        assert key in m1, key
+    assert m1["iteration"] == 1 and rows["M2"]["iteration"] == 2
+    it = smoke_run / "iter_01"
+    for name in ("prompts.jsonl", "candidates.jsonl", "judgments.jsonl", "pairs.jsonl"):
+        assert (it / name).exists(), name
+    judgments = [json.loads(x) for x in (it / "judgments.jsonl").read_text().splitlines()]
+    assert all(len(j["samples"]) == 3 and len(j["scores"]) == 3 for j in judgments)
+    assert all((j["score"] is None) == all(s is None for s in j["scores"]) for j in judgments)
+    outputs = json.loads((smoke_run / "eval" / "M2" / "model_outputs.json").read_text())
+    assert outputs and set(outputs[0]) == {"instruction", "output", "generator", "dataset"}
+
+
+def test_wandb_offline_run_holds_the_summary_values(smoke_run):
+    files = list((smoke_run / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1
+    logged = {}
+    for row in history(files[0]):
+        for k, v in row.items():
+            if not k.startswith("_"):
+                logged.setdefault(row["iteration"], {})[k] = v
+    for model, row in summary(smoke_run).items():
+        for key in REQUIRED:
+            if row.get(key) is not None:
+                assert logged[row["iteration"]][key] == pytest.approx(row[key]), (model, key)
+
+
+def test_second_run_skips_every_stage(smoke_run, session_runs):
+    res = run_cli("experiment=smoke", "logger=wandb", f"paths.root={session_runs}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    stages = json.loads((smoke_run / "stages.json").read_text())
+    assert stages and not any(s["executed"] for s in stages)
+    ids = list((smoke_run / "wandb").glob("offline-run-*"))
+    assert (smoke_run / "wandb_run_id.txt").read_text().strip() in str(ids[-1])
+
+
+def test_pairs_ablation_shares_upstream_stages(smoke_run, session_runs):
+    res = run_cli("-m", "experiment=smoke", "pairs=top_only", f"paths.root={session_runs}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    stages = json.loads(
+        (session_runs / "smoke" / "experiment=smoke,pairs=top_only" / "stages.json").read_text()
+    )
+    executed = {s["stage"] for s in stages if s["executed"]}
+    assert executed <= {"pairs", "train", "eval_outputs", "eval_agreement", "eval_h2h"}, executed
+    assert "train" in executed  # the only model it must train itself is M2
+
+
+def test_kill_during_sft_then_resume(session_runs, smoke_run):
+    args = [
+        sys.executable,
+        "run.py",
+        "experiment=smoke",
+        "seed=1",
+        f"paths.root={session_runs}",
+        "train.sft.save_steps=5",
+    ]
+    proc = subprocess.Popen(
+        args,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    killed = False
+    while time.time() < deadline and proc.poll() is None:
+        if list((session_runs / "store" / "sft").glob("*/model.partial.checkpoints/checkpoint-*")):
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.2)
+    proc.wait()
+    assert killed, "SFT never saved a checkpoint to kill after"
+    res = run_cli(
+        "experiment=smoke", "seed=1", f"paths.root={session_runs}", "train.sft.save_steps=5"
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "M2" in summary(session_runs / "smoke" / "experiment=smoke,seed=1")
+
+
+def test_bad_data_file_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"message_id": "a", "parent_id": null, "text": "hi", "lang": "en", "rank": null}\n'
+    )
+    res = run_cli(
+        "data=oasst", f"data.source={bad}", "logger=none", f"paths.root={tmp_path}", timeout=300
+    )
+    assert res.returncode == 2
+    assert "bad.jsonl: row 1: missing field 'role'" in res.stderr
+    assert "Traceback" not in res.stderr

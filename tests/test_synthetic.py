@@ -1,0 +1,59 @@
+"""The synthetic world: deterministic data and an oracle whose grades match the targets."""
+
+import pytest
+
+from srlm.data.synthetic import FAMILIES, SyntheticWorld, Task, build_synthetic, grade, parse_task
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a, b, c = (
+        build_synthetic(seed=1, n_ift=50, n_eft=50),
+        build_synthetic(seed=1, n_ift=50, n_eft=50),
+        build_synthetic(seed=2, n_ift=50, n_eft=50),
+    )
+    assert a == b
+    assert a["ift"] != c["ift"]
+
+
+def test_splits_are_disjoint():
+    d = build_synthetic(seed=0, n_ift=200, n_eft=200)
+    sets = [
+        {r["prompt"] for r in d["ift"]},
+        {r["prompt"] for r in d["eft"]},
+        {r["prompt"] for r in d["ranked_eval"]},
+        {r["prompt"] for r in d["eval_prompts"]},
+    ]
+    for i in range(len(sets)):
+        for j in range(i + 1, len(sets)):
+            assert not sets[i] & sets[j]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_responses_have_their_target_grade(family):
+    world = SyntheticWorld(7)
+    for letters in (("a", "b"), ("c", "a", "h", "d")):
+        task = Task(family, letters)
+        assert parse_task(task.prompt) == task
+        for g in range(6):
+            assert grade(task.prompt, world.response(task, g)) == g
+
+
+def test_oracle_on_free_text():
+    p = "Reverse the letters: a b c"
+    assert grade(p, "c b a") == 5
+    assert grade(p, "Sure! Here is the answer: c b a. Hope this helps.") == 4
+    assert grade(p, "c b b") == 3
+    assert grade(p, "a b c") == 2  # only "b" in place: 1/3 right
+    assert grade(p, "Cats sleep all day.") == 1
+    assert grade(p, "   ") == 0
+    assert grade("Tell me a joke", "ok") is None
+
+
+def test_eft_judgments_follow_grades():
+    d = build_synthetic(seed=0, n_ift=10, n_eft=60)
+    for r in d["eft"]:
+        assert r["judgment"].endswith(f"Score: {int(r['score'])}")
+        assert grade(r["prompt"], r["response"]) == int(r["score"])
+    for item in d["ranked_eval"]:
+        grades = [grade(item["prompt"], x["text"]) for x in item["responses"]]
+        assert grades == sorted(grades, reverse=True) and len(set(grades)) == len(grades)

@@ -1,0 +1,63 @@
+"""SFT and DPO with the real TRL trainers on the tiny model (CPU)."""
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from srlm.training import _patch_trl_cpu_logprobs, train_dpo, train_sft
+
+CFG = {
+    "batch_size": 8,
+    "learning_rate": 1e-3,
+    "epochs": 3,
+    "logging_steps": 1,
+    "save_steps": 1000,
+    "warmup_steps": 0,
+    "max_length": 256,
+    "progress_bar": False,
+}
+
+
+def _examples(n=32):
+    from srlm.data.synthetic import build_synthetic
+
+    d = build_synthetic(seed=0, n_ift=n, n_eft=0)
+    return [
+        [{"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": r["response"]}]
+        for r in d["ift"]
+    ]
+
+
+def test_trl_cpu_patch_targets_an_existing_helper():
+    """If TRL renames its private helper, the CPU speed patch silently stops: fail here instead."""
+    import trl.trainer.utils as u
+
+    assert hasattr(u, "_use_triton"), (
+        "trl.trainer.utils._use_triton is gone: revisit _patch_trl_cpu_logprobs"
+    )
+    _patch_trl_cpu_logprobs()
+    assert u._use_triton(torch.device("cpu")) is True
+
+
+def test_sft_lowers_loss(tiny_m0, tmp_path):
+    m = train_sft(tiny_m0, _examples(), tmp_path / "m1", CFG, seed=0)
+    assert m["train/final_loss"] < m["train/first_loss"]
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "m1") is not None
+
+
+def test_dpo_moves_every_parameter_and_learns_the_preference(tiny_m0, tmp_path):
+    pairs = [
+        {
+            "prompt": ex[0]["content"],
+            "chosen": ex[1]["content"],
+            "rejected": "The weather is lovely today.",
+        }
+        for ex in _examples(24)
+    ]
+    m = train_dpo(
+        tiny_m0, pairs, tmp_path / "m2", {**CFG, "beta": 0.1, "learning_rate": 5e-3}, seed=0
+    )
+    before = AutoModelForCausalLM.from_pretrained(tiny_m0).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(tmp_path / "m2").state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) == len(before)
+    assert m["train/reward_accuracy"] > 0.5
