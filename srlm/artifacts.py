@@ -84,6 +84,7 @@ class RowLog:
                 good.append(line)
             path.write_text("".join(g + "\n" for g in good), encoding="utf-8")
         path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()  # an empty input still yields a (published) empty output
 
     def __contains__(self, row_id: str) -> bool:
         return row_id in self.rows

@@ -235,7 +235,12 @@ class Pipeline:
         from srlm.models.tiny import build_tiny_model
 
         t0 = time.perf_counter()
-        with self.stage("m0_tiny", {"recipe": mc["recipe"]}) as st:
+        from srlm.data.synthetic import CORPUS_VERSION
+
+        from srlm.models.tiny import tokenizer_prompts
+
+        material = {"recipe": mc["recipe"], "corpus": CORPUS_VERSION, "prompts": stable_hash(tokenizer_prompts())}
+        with self.stage("m0_tiny", material) as st:
             if not st.done:
                 shutil.rmtree(st.partial("model"), ignore_errors=True)
                 build_tiny_model(st.partial("model"), **mc["recipe"])
@@ -248,7 +253,11 @@ class Pipeline:
         from srlm.stages.seed import build_seed_data
 
         t0 = time.perf_counter()
+        from srlm.data.synthetic import WORLD_VERSION
+
         material = {"data": {k: v for k, v in self.c["data"].items() if k != "use_eft"}}
+        if self.c["data"]["kind"] == "synthetic":
+            material["world"] = WORLD_VERSION
         with self.stage("seed_data", material) as st:
             if not st.done:
                 data = build_seed_data(self.c["data"])
@@ -260,8 +269,6 @@ class Pipeline:
 
     def sft(self, m0: ModelRef, seed: Stage, eft: Stage | None, name: str) -> ModelRef:
         """SFT(M0, IFT [+ EFT]): the SFT baseline without EFT, M1 with it."""
-        from srlm.training import train_sft
-
         material = {
             "m0": m0.key,
             "seed": seed.key,
@@ -281,9 +288,7 @@ class Pipeline:
                         for r in read_jsonl(eft.path("eft.jsonl"))
                     ]
                 random.Random(self.seed).shuffle(examples)
-                metrics = train_sft(
-                    m0.path, examples, st.partial("model"), self._train_cfg("sft"), seed=self.seed
-                )
+                metrics = self._train("sft", m0.path, examples, st.partial("model"))
                 st.publish("model")
                 shutil.rmtree(st.dir / "model.partial.checkpoints", ignore_errors=True)
                 st.finish({**metrics, "train/num_examples": float(len(examples))})
@@ -471,8 +476,6 @@ class Pipeline:
         return st, st.info["metrics"]
 
     def train(self, t: int, m_t: ModelRef, data: Stage) -> ModelRef:
-        from srlm.training import train_dpo, train_sft
-
         kind = self.c["pairs"]["train_with"]
         material = {
             "model": m_t.key,
@@ -493,18 +496,10 @@ class Pipeline:
                     shutil.copytree(m_t.path, st.partial("model"), dirs_exist_ok=True)
                     metrics: dict[str, float] = {"train/steps": 0.0}
                 elif kind == "dpo":
-                    metrics = train_dpo(
-                        m_t.path, rows, st.partial("model"), self._train_cfg("dpo"), seed=self.seed
-                    )
+                    metrics = self._train("dpo", m_t.path, rows, st.partial("model"))
                 else:
                     examples = [_chat(r["prompt"], r["response"]) for r in rows]
-                    metrics = train_sft(
-                        m_t.path,
-                        examples,
-                        st.partial("model"),
-                        self._train_cfg("sft"),
-                        seed=self.seed,
-                    )
+                    metrics = self._train("sft", m_t.path, examples, st.partial("model"))
                 st.publish("model")
                 shutil.rmtree(st.dir / "model.partial.checkpoints", ignore_errors=True)
                 st.finish(metrics)
@@ -655,6 +650,43 @@ class Pipeline:
                 )
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _train(self, kind: str, base: str, data: list, out_dir: Path) -> dict[str, float]:
+        """SFT or DPO, in this process or (``loop.isolation=subprocess``) in child processes."""
+        cfg = self._train_cfg(kind)
+        isolation = self.c["loop"]["isolation"]
+        if isolation not in ("inline", "subprocess"):
+            raise ValueError(f"loop.isolation must be 'inline' or 'subprocess', got {isolation!r}")
+        if isolation == "inline" and (cfg.get("deepspeed") or (self.c["train"].get("num_processes") or 1) > 1):
+            raise ValueError("train.deepspeed / train.num_processes>1 need loop.isolation=subprocess")
+        if isolation == "subprocess":
+            from srlm.train_worker import run_isolated
+
+            self.release_model()
+            return run_isolated(
+                kind,
+                base,
+                data,
+                out_dir,
+                cfg,
+                self.seed,
+                int(self.c["train"].get("num_processes") or 1),
+            )
+        from srlm.training import train_dpo, train_sft
+
+        fn = train_sft if kind == "sft" else train_dpo
+        return fn(base, data, out_dir, cfg, seed=self.seed)
+
+    def release_model(self) -> None:
+        """Free the loaded generator (and its GPU memory) before a training child starts."""
+        import gc
+
+        import torch
+
+        self._loaded = (None, None, None)
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _train_cfg(self, kind: str) -> dict[str, Any]:
         tc = self.c["train"]

@@ -93,6 +93,7 @@ PAPER_A3_NO_EFT_AIFT_PAIRS: dict[str, int] = {"M1": 541, "M2": 429}
 
 # A.4 (PAPER.md §8.3): SFT on the 11,254 self-generated responses scored 5, vs the SFT baseline.
 PAPER_A4_TOP_ONLY_VS_SFT: dict[str, float] = {"win": 29.0, "loss": 30.0}
+PAPER_A4_TOP_ONLY_EXAMPLES = 11254
 
 # §3.2.1 (PAPER.md §7.8): mean AlpacaEval generation length (likely characters, unconfirmed).
 PAPER_S7_8_LENGTH_CHARS: dict[str, int] = {"M1": 1092, "M2": 1552, "M3": 2552}
@@ -538,11 +539,12 @@ def loop_stats_table(runs: Sequence[Run]) -> Table:
     table = Table(
         "loop_stats",
         "Per-iteration statistics (§3.2 pair counts, §7.8 length growth)",
-        "AIFT pairs in the row of M_t are AIFT(M_t), built to train M_{t+1}; parse fail: M_t "
+        "AIFT pairs (or top-only SFT examples, pairs=top_only) in the row of M_t are AIFT(M_t), "
+        "built to train M_{t+1}; parse fail: M_t "
         "judging its candidates; eval parse fail: M_t judging the ranked eval sets. Rates in %. "
         "Paper length: mean AlpacaEval generation length (PAPER.md §7.8; ours: held-out prompts).",
         [Column("Run"), Column("Model"), Column("AIFT pairs", "int")]
-        + [Column("Paper AIFT pairs", "int")]
+        + [Column("Paper AIFT pairs", "int"), Column("Top-only examples", "int")]
         + _pct_cols("Pair ties %", "Pair truth acc. %", "Parse fail %", "Eval parse fail %")
         + [Column("Mean chars", "num"), Column("Paper mean chars", "int")]
         + [Column("Mean tokens", "num"), Column("Answer acc. %", "pct")],
@@ -553,6 +555,7 @@ def loop_stats_table(runs: Sequence[Run]) -> Table:
             cells = [
                 run.get("aift/num_pairs", t),
                 PAPER_S3_2_AIFT_PAIRS.get(m),
+                run.get("aift/num_examples", t),
                 run.get("aift/tie_rate", t, 100.0),
                 run.get("aift/pair_truth_accuracy", t, 100.0),
                 run.get("judge/parse_fail_rate", t, 100.0),
@@ -562,7 +565,7 @@ def loop_stats_table(runs: Sequence[Run]) -> Table:
                 run.get("eval/length/mean_tokens", t),
                 run.get("eval/answer_accuracy", t, 100.0),
             ]
-            if any(v is not None for i, v in enumerate(cells) if i not in (1, 7)):
+            if any(v is not None for i, v in enumerate(cells) if i not in (1, 8)):
                 table.rows.append([run.label, m, *cells])
     return table
 
@@ -645,6 +648,7 @@ def _paper_pairs(value: str, run: Run) -> dict[str, Any]:
         return {
             "vs SFT win %": PAPER_A4_TOP_ONLY_VS_SFT["win"],
             "vs SFT loss %": PAPER_A4_TOP_ONLY_VS_SFT["loss"],
+            "Top-only examples (all)": PAPER_A4_TOP_ONLY_EXAMPLES,
         }
     if value == "best_worst":
         return _paper_vs_sft(_final_model(run))
@@ -703,7 +707,10 @@ ABLATIONS: dict[str, AblationSpec] = {
         "The final model of each run. Paper: best_worst = Figure 3 / Tables 1, 4 at that "
         "iteration; top_only = one round of SFT on 11,254 responses scored 5, 29% wins vs 30% "
         "for the SFT baseline (PAPER.md §8.3).",
-        STANDARD_COLS,
+        (
+            *STANDARD_COLS,
+            MetricCol("Top-only examples (all)", "aift/num_examples", "sum", fmt="int"),
+        ),
         _paper_pairs,
         ("best_worst", "top_only"),
     ),

@@ -8,6 +8,7 @@ Examples arrive as chat messages; the loss covers assistant tokens only.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -99,18 +100,48 @@ def _peft_config(cfg: dict[str, Any]):
 
 def _save(trainer, tokenizer, out_dir: Path) -> dict[str, float]:
     model = trainer.model
-    if hasattr(
-        model, "merge_and_unload"
-    ):  # LoRA: save a plain model so M_{t+1} loads like any other
-        model = model.merge_and_unload()
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    if _zero3(trainer):
+        # Parameters are sharded across ranks: save_model gathers them on every rank
+        # (stage3_gather_16bit_weights_on_model_save) and rank 0 writes the full model.
+        trainer.save_model(str(out_dir))
+    else:
+        # LoRA: save a plain model so M_{t+1} loads like any other
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()
+        if trainer.args.should_save:  # one writer when several ranks run
+            model.save_pretrained(out_dir)
+    if trainer.args.should_save:
+        tokenizer.save_pretrained(out_dir)
+    trainer.accelerator.wait_for_everyone()
     history = [h for h in trainer.state.log_history if "loss" in h]
     metrics = {"train/steps": float(trainer.state.global_step)}
     if history:
         metrics["train/first_loss"] = float(history[0]["loss"])
         metrics["train/final_loss"] = float(history[-1]["loss"])
     return metrics
+
+
+def _zero3(trainer) -> bool:
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    return bool(trainer.is_deepspeed_enabled and plugin is not None and plugin.zero_stage == 3)
+
+
+def _check_lora_zero3(trainer) -> None:
+    """LoRA adapters cannot be merged into ZeRO-3-sharded weights; ZeRO-2 holds them whole."""
+    if _zero3(trainer) and hasattr(trainer.model, "merge_and_unload"):
+        raise ValueError(
+            "LoRA with DeepSpeed ZeRO-3 is not supported: use conf/train/deepspeed/zero2.json"
+        )
+
+
+def _init_deepspeed_on_cpu(cfg: dict[str, Any]) -> None:
+    """Under a launcher on CPU, accelerate sets up plain gloo and leaves DeepSpeed's comm
+    uninitialised, so ZeRO-3's zero.Init sees world size 1 and rejects the batch size
+    (train_batch_size != micro_batch * accumulation * 1) with two ranks. Initialise it first."""
+    if cfg.get("deepspeed") and not torch.cuda.is_available() and "WORLD_SIZE" in os.environ:
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="gloo")
 
 
 def train_sft(
@@ -126,6 +157,7 @@ def train_sft(
     from trl import SFTConfig, SFTTrainer
 
     _patch_trl_cpu_logprobs()
+    _init_deepspeed_on_cpu(cfg)
     out_dir = Path(out_dir)
     ckpt_dir = out_dir.parent / (out_dir.name + ".checkpoints")
     tokenizer = AutoTokenizer.from_pretrained(str(base))
@@ -138,6 +170,7 @@ def train_sft(
         processing_class=tokenizer,
         peft_config=_peft_config(cfg),
     )
+    _check_lora_zero3(trainer)
     trainer.train(resume_from_checkpoint=_last_checkpoint(ckpt_dir) if resume else None)
     return _save(trainer, tokenizer, out_dir)
 
@@ -155,6 +188,7 @@ def train_dpo(
     from trl import DPOConfig, DPOTrainer
 
     _patch_trl_cpu_logprobs()
+    _init_deepspeed_on_cpu(cfg)
     out_dir = Path(out_dir)
     ckpt_dir = out_dir.parent / (out_dir.name + ".checkpoints")
     tokenizer = AutoTokenizer.from_pretrained(str(policy))
@@ -185,6 +219,7 @@ def train_dpo(
         processing_class=tokenizer,
         peft_config=_peft_config(cfg),
     )
+    _check_lora_zero3(trainer)
     trainer.train(resume_from_checkpoint=_last_checkpoint(ckpt_dir) if resume else None)
     metrics = _save(trainer, tokenizer, out_dir)
     rewards = [h for h in trainer.state.log_history if "rewards/accuracies" in h]

@@ -7,15 +7,8 @@ loads like any other checkpoint.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("WANDB_MODE", "disabled")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 BETA = 0.1
@@ -58,24 +51,7 @@ CFG = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory) -> str:
-    from srlm.models.tiny import build_tiny_model
-
-    out = tmp_path_factory.mktemp("lora") / "m0"
-    build_tiny_model(
-        out,
-        vocab_size=512,
-        hidden_size=64,
-        intermediate_size=128,
-        num_layers=2,
-        corpus_documents=300,
-        pretrain_steps=5,
-    )
-    return str(out)
-
-
-def test_dpo_lora_merges_and_uses_adapter_free_reference(tiny_base, tmp_path, monkeypatch) -> None:
+def test_dpo_lora_merges_and_uses_adapter_free_reference(tiny_m0, tmp_path, monkeypatch) -> None:
     import trl
     from accelerate.utils import is_peft_model
     from transformers import AutoModelForCausalLM
@@ -94,6 +70,7 @@ def test_dpo_lora_merges_and_uses_adapter_free_reference(tiny_base, tmp_path, mo
             seen["trainer"] = self
 
     monkeypatch.setattr(trl, "DPOTrainer", SpyDPOTrainer)
+    tiny_base = str(tiny_m0)  # conftest's session M0
     out = tmp_path / "m1"
     metrics = train_dpo(tiny_base, PAIRS, out, CFG, seed=0, resume=False)
 

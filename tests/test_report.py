@@ -332,3 +332,28 @@ def test_wandb_source_with_fake_api(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     h2h = _csv_rows(out, "head_to_head")
     assert any(r["Win"] == "47.13" and r["Paper win"] == "49.2" for r in h2h)
     assert (out / "ablation_judge_prompt_judge.csv").exists()
+
+
+def test_pairs_ablation_top_only(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    for pairs in ("top_only", "best_worst"):
+        rows = _rows("additive5")
+        if pairs == "top_only":  # top_only logs SFT examples, not pairs
+            for row in rows:
+                if row.pop("aift/num_pairs", None) is not None:
+                    row["aift/num_examples"] = 40
+        _ablation_run(root, "pairs_vs_top_only", f"pairs={pairs}", [f"pairs={pairs}"], {})
+        summary = root / "pairs_vs_top_only" / f"pairs={pairs}" / "summary.json"
+        data = json.loads(summary.read_text())
+        data["rows"] = rows
+        summary.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    rows = {r["pairs"]: r for r in _csv_rows(out, "ablation_pairs_vs_top_only_pairs")}
+    assert list(rows) == ["best_worst", "top_only"]
+    top = rows["top_only"]
+    assert (top["Paper vs SFT win %"], top["Paper vs SFT loss %"]) == ("29.0", "30.0")
+    assert (top["Top-only examples (all)"], top["Paper Top-only examples (all)"]) == ("80", "11254")
+    # best_worst's final model is M3: Figure 3's M3 vs SFT baseline beside it.
+    assert rows["best_worst"]["Paper vs SFT win %"] == "62.5"
+    assert rows["best_worst"]["AIFT pairs (all)"] == "291"

@@ -25,6 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 LOWER = "abcdefgh"
+# Bump when the world's data change for the same config (it is part of every store key built
+# on synthetic data or the tiny model's corpus).
+WORLD_VERSION = 5
+CORPUS_VERSION = 2  # the same for M0's pretraining corpus
 
 # family -> (phrasings, transduction). The phrasing is part of the prompt; the oracle parses it back.
 FAMILIES: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]]]] = {
@@ -64,6 +68,11 @@ JUSTIFICATIONS = {
     1: "The response is off-topic.",
     0: "The response is empty.",
 }
+
+# (grade, padded) kinds of EFT responses, drawn uniformly: style independent of correctness, as in
+# what a policy writes (a padded answer is not more often right than a concise one). A judge that
+# cannot verify an answer then learns no bias for padding (v3 taught "padded = 4", always right).
+EFT_KINDS = ((5, False), (4, True), (3, False), (3, True), (2, False), (2, True), (1, False), (0, False))
 
 _LETTER_RUN = re.compile(r"(?<![A-Za-z])[A-Za-z](?: [A-Za-z])*(?![A-Za-z])")
 
@@ -150,13 +159,16 @@ class SyntheticWorld:
                 return t
         raise RuntimeError("synthetic world exhausted: raise max_len or lower the sizes")
 
-    def response(self, task: Task, target_grade: int) -> str:
-        """A response whose oracle grade is ``target_grade``."""
+    def pad(self, text: str) -> str:
+        return f"{self.rng.choice(PADDING_LEADS)} {text}.{self.rng.choice(PADDING_TAILS)}".rstrip()
+
+    def response(self, task: Task, target_grade: int, padded: bool = False) -> str:
+        """A response whose oracle grade is ``target_grade`` (``padded`` wraps grades 2 and 3 too)."""
         answer = task.answer
         if target_grade == 5:
             return answer
         if target_grade == 4:
-            return f"{self.rng.choice(PADDING_LEADS)} {answer}.{self.rng.choice(PADDING_TAILS)}".rstrip()
+            return self.pad(answer)
         if target_grade == 1:
             return self.rng.choice(OFF_TOPIC)
         if target_grade == 0:
@@ -174,14 +186,22 @@ class SyntheticWorld:
             else:
                 cand = [self.rng.choice(alphabet) for _ in target]
             text = " ".join(cand)
+            if padded:
+                text = self.pad(text)
             if grade(task, text) == target_grade:
                 return text
         raise RuntimeError(f"could not draw a grade-{target_grade} response for {task.prompt!r}")
 
 
-def judgment_text(score: int) -> str:
-    """The EFT target: one sentence of justification, then the paper's "Score: N" line."""
-    return f"{JUSTIFICATIONS[score]}\nScore: {score}"
+def judgment_text(score: int, task: Task) -> str:
+    """The EFT target: a short justification, then the paper's "Score: N" line.
+
+    The justification first solves the task, then compares: the judge works out the answer
+    itself before it grades (its policy skill at work). Without this the tiny judge guessed
+    correctness from the surface and preferred padded answers (a length bias that DPO then
+    amplified).
+    """
+    return f"{task.answer}\n{JUSTIFICATIONS[score]}\nScore: {score}"
 
 
 def build_synthetic(
@@ -214,13 +234,13 @@ def build_synthetic(
     eft = []
     for _ in range(n_eft):
         t = world.task()
-        g = world.rng.randint(0, 5)
+        g, padded = world.rng.choice(EFT_KINDS)
         eft.append(
             {
                 "id": _stable_id("eft", t.prompt),
                 "prompt": t.prompt,
-                "response": world.response(t, g),
-                "judgment": judgment_text(g),
+                "response": world.response(t, g, padded),
+                "judgment": judgment_text(g, t),
                 "score": float(g),
             }
         )
@@ -251,22 +271,27 @@ def build_synthetic(
 
 
 def pretraining_corpus(
-    seed: int, n_documents: int, tasks_per_list: int = 9, list_every: int = 10
+    seed: int, n_documents: int, tasks_per_list: int = 9, list_every: int = 10, chat_every: int = 2
 ) -> list[str]:
-    """Text for M0's brief pretraining: solved tasks written as prose, and numbered task lists.
+    """Text for M0's brief pretraining: solved tasks, some as chat turns, and numbered task lists.
 
-    The task lists (the Self-Instruct layout) let M0 continue "9." with a new task, so the tiny
-    base model can serve as the fixed Self-Instruct generator; M0 never sees a judgment.
+    Like web text that holds dialogues, part of the solved tasks are written in the chat format
+    (``<|user|>`` ... ``<|assistant|>`` ...; the trailing EOS is added by the trainer): without
+    it SFT meets the role tokens untrained and the tiny model forgets its tasks (73% -> 34%
+    greedy accuracy). The task lists (the Self-Instruct layout) let M0 continue "9." with a new
+    task, so the base model can serve as the fixed Self-Instruct generator. M0 never sees a
+    judgment or a padded answer.
     """
     world = SyntheticWorld(seed + 7919)
     docs = []
     for i in range(n_documents):
         if i % list_every == list_every - 1:
-            lines = [
-                f"{j}. {world.task(unique=False).prompt}" for j in range(1, tasks_per_list + 1)
-            ]
+            lines = [f"{j}. {world.task(unique=False).prompt}" for j in range(1, tasks_per_list + 1)]
             docs.append("Come up with a series of tasks:\n" + "\n".join(lines))
         else:
             t = world.task(unique=False)
-            docs.append(f"{t.prompt}\n{t.answer}")
+            if chat_every and i % chat_every == 0:
+                docs.append(f"<|user|>\n{t.prompt}\n<|assistant|>\n{t.answer}")
+            else:
+                docs.append(f"{t.prompt}\n{t.answer}")
     return docs

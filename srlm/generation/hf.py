@@ -4,6 +4,10 @@
 the prompt is read n times. Here each batch is prefilled once, the KV cache is repeated n times
 (``Cache.batch_repeat_interleave``), and decoding samples the n continuations from there: for the
 judge (k=3 samples of a ~400-token prompt) most of the work is that prefill.
+
+Every judge prompt also starts with the same ~240-token rubric, which batching alone still
+prefills once per prompt. With ``prefix_reuse`` a batch whose prompts share a token prefix runs
+that prefix once (batch 1), copies its KV cache to the batch and prefills only the suffixes.
 """
 
 from __future__ import annotations
@@ -19,11 +23,21 @@ log = logging.getLogger(__name__)
 
 
 class HFGenerator:
-    def __init__(self, model, tokenizer, batch_size: int = 32, desc: str = "generate"):
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        batch_size: int = 32,
+        desc: str = "generate",
+        prefix_reuse: bool = True,
+        min_prefix: int = 32,
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.desc = desc
+        self.prefix_reuse = prefix_reuse
+        self.min_prefix = min_prefix
         self.tokens_generated = 0
         self.tokens_prefilled = 0
 
@@ -52,20 +66,7 @@ class HFGenerator:
     ) -> list[str]:
         device = self.model.device
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        width = max(map(len, batch))
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, seq in enumerate(batch):  # left padding: every prompt ends at the last column
-            input_ids[i, width - len(seq) :] = torch.tensor(seq)
-            mask[i, width - len(seq) :] = 1
-        input_ids, mask = input_ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True
-        )
-        self.tokens_prefilled += int(mask.sum())
-        cache = out.past_key_values
-        logits = out.logits[:, -1, :]
+        logits, cache, mask, positions = self._prefill(batch)
         if s.n > 1:
             cache.batch_repeat_interleave(s.n)
             logits = logits.repeat_interleave(s.n, dim=0)
@@ -100,6 +101,54 @@ class HFGenerator:
             texts.append(apply_stop(self.tokenizer.decode(row, skip_special_tokens=True), s.stop))
         return texts
 
+    def _prefill(self, batch: list[list[int]]):
+        """Prefill a batch: last-token logits, the KV cache, the attention mask and positions.
+
+        With a shared prefix of ``shared`` tokens the layout is [prefix][left pad][suffix]: the
+        mask is 0 on the pads and positions count only real tokens, so every prompt sees exactly
+        the keys, values and positions it would see alone. Each prompt keeps at least one token
+        of its own, whose logits start the decoding.
+        """
+        device = self.model.device
+        shared = 0
+        if self.prefix_reuse and len(batch) > 1:
+            shared = min(_common_prefix_len(batch), min(map(len, batch)) - 1)
+            shared = shared if shared >= self.min_prefix else 0
+        cache = None
+        if shared:
+            prefix = torch.tensor([batch[0][:shared]], device=device)
+            cache = self.model(input_ids=prefix, use_cache=True).past_key_values
+            cache.batch_repeat_interleave(len(batch))
+            self.tokens_prefilled += shared
+        suffixes = [seq[shared:] for seq in batch]
+        width = max(map(len, suffixes))
+        input_ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), shared + width), dtype=torch.long)
+        mask[:, :shared] = 1
+        for i, seq in enumerate(suffixes):  # left padding: every prompt ends at the last column
+            input_ids[i, width - len(seq) :] = torch.tensor(seq)
+            mask[i, shared + width - len(seq) :] = 1
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        self.tokens_prefilled += sum(map(len, suffixes))
+        return out.logits[:, -1, :], out.past_key_values, mask, positions
+
+
+def _common_prefix_len(seqs: list[list[int]]) -> int:
+    n = 0
+    for column in zip(*seqs):
+        if len(set(column)) > 1:
+            break
+        n += 1
+    return n
+
 
 def _sample(logits: torch.Tensor, s: Sampling, gen: torch.Generator) -> torch.Tensor:
     if s.greedy:
@@ -119,10 +168,14 @@ def load(
     batch_size: int = 64,
     dtype: str | None = None,
     chat_template: str | None = None,
+    prefix_reuse: bool = True,
 ):
     """The factory ``conf/generation/hf.yaml`` names: M_t from disk, ready to sample."""
     from srlm.models.loading import load_model, load_tokenizer
 
     return HFGenerator(
-        load_model(model_path, dtype), load_tokenizer(model_path, chat_template), batch_size
+        load_model(model_path, dtype),
+        load_tokenizer(model_path, chat_template),
+        batch_size,
+        prefix_reuse=prefix_reuse,
     )

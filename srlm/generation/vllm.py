@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -33,15 +34,18 @@ def _import_vllm():
 
 
 def _model_max_len(model_path: str | Path) -> int | None:
-    """The model's own context length, when its config says so (vLLM refuses a longer one)."""
-    try:
-        from transformers import AutoConfig
+    """A local checkpoint's context length (vLLM refuses a longer max_model_len); None if unknown.
 
-        config = AutoConfig.from_pretrained(str(model_path))
-    except Exception:  # a hub id offline, an unknown architecture: let vLLM decide
+    Read from config.json, so a hub id never costs a network call here; vLLM resolves those.
+    """
+    config = Path(model_path) / "config.json"
+    if not config.is_file():
         return None
-    value = getattr(config, "max_position_embeddings", None)
-    return int(value) if value else None
+    try:
+        value = json.loads(config.read_text()).get("max_position_embeddings")
+    except (OSError, ValueError):
+        return None
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 class VLLMGenerator:

@@ -37,6 +37,11 @@ CHAT_TEMPLATE = (
 )
 
 
+def tokenizer_prompts() -> list[str]:
+    """Prompt texts the tokenizer also learns from (part of M0's cache key)."""
+    return [load_prompt(n) for n in ("judge_additive5", "judge_multiple_choice", "judge_additive5_condensed")]
+
+
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -66,7 +71,7 @@ def build_tiny_model(
     intermediate_size: int = 384,
     max_position_embeddings: int = 1024,
     corpus_documents: int = 10000,
-    pretrain_steps: int = 1200,
+    pretrain_steps: int = 2400,
     pretrain_batch_size: int = 32,
     pretrain_lr: float = 1e-3,
     threads: int | None = None,

@@ -1,0 +1,348 @@
+"""Where generation time goes: candidate sampling and judging with the HF backend, and (on CUDA)
+decode speed of a 0.8B Llama against the memory-bandwidth bound.
+
+    python benchmarks/generation.py [--model DIR] [--prompts 64] [--max-new-tokens 32]
+
+The loop's cost is N candidates per prompt and k judgments per candidate, each judgment a ~600-token
+prompt. These tables show what batching, n samples from one prefill and shared-prefix reuse buy,
+and what bounds each ratio. Prints Markdown; figures are noisy on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from srlm.data.synthetic import SyntheticWorld
+from srlm.generation.base import Sampling
+from srlm.generation.hf import HFGenerator
+from srlm.judges import Judge
+from srlm.models.loading import chat_prompt, load_model, load_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+THREADS_HELP = (
+    "torch CPU threads (default 1: on a 2-core machine shared with other jobs, 2 OpenMP threads "
+    "made a tiny-model forward ~90x slower, each parallel region waiting for a descheduled thread)"
+)
+
+
+def tiny_model(path: str | None = None) -> Path:
+    """The newest finished tiny M0 in runs/store, else a quick one built in a temp dir."""
+    if path:
+        return Path(path)
+    done = sorted(REPO.glob("runs/store/m0_tiny/*/_done.json"), key=lambda p: p.stat().st_mtime)
+    if done:
+        return done[-1].parent / "model"
+    from srlm.models.tiny import build_tiny_model
+
+    out = Path(tempfile.mkdtemp(prefix="srlm_bench_")) / "model"
+    return build_tiny_model(out, corpus_documents=2000, pretrain_steps=50)
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    def cell(v):
+        return f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dataclass
+class Run:
+    mode: str
+    prefilled: int
+    generated: int
+    seconds: float
+    prefill_s: float | None = None
+    steps: int = 0  # decode forward calls
+    row_steps: int = 0  # rows sampled: prefill logits x n, then each decode forward's rows
+
+    @property
+    def rate(self) -> float:
+        return self.generated / self.seconds
+
+    @property
+    def ms_per_row_step(self) -> float:
+        return 1000 * (self.seconds - self.prefill_s) / self.row_steps
+
+    @property
+    def useful(self) -> float:
+        """The share of sampled rows that yielded a token (EOS not counted): the others are
+        finished rows still decoded while their batch's longest row goes on."""
+        return self.generated / self.row_steps
+
+    def row(self, base: Run) -> list:
+        if self.prefill_s is None:
+            steps = ["-"] * 4
+        else:
+            decode_ms = 1000 * (self.seconds - self.prefill_s)
+            steps = [
+                f"{self.prefill_s:.2f}",
+                f"{decode_ms / self.steps:.1f}",
+                f"{self.ms_per_row_step:.3f}",
+                f"{self.useful:.0%}",
+            ]
+        rate = [self.rate, f"{self.rate / base.rate:.1f}x"]
+        return [self.mode, self.prefilled, self.generated, f"{self.seconds:.2f}", *steps, *rate]
+
+
+HEADER = [
+    "mode",
+    "prefill tokens",
+    "generated tokens",
+    "total s",
+    "prefill s",
+    "ms / decode step",
+    "ms / row-step",
+    "useful row-steps",
+    "generated tok/s",
+    "vs one-at-a-time",
+]
+
+
+def run_backend(model, tok, prompts, sampling, mode, **kwargs) -> Run:
+    """One backend pass, its prefill timed inside the real run, its decode forwards counted."""
+    gen = HFGenerator(model, tok, desc=mode, **kwargs)
+    gen.generate(prompts[:2], sampling)  # warm-up
+    gen.tokens_prefilled = gen.tokens_generated = 0
+    count = {"forwards": 0, "rows": 0, "prefill_forwards": 0, "prefill_rows": 0, "prefill_s": 0.0}
+    inner = gen._prefill
+
+    def timed_prefill(batch):
+        t, forwards, rows = time.perf_counter(), count["forwards"], count["rows"]
+        out = inner(batch)
+        _sync()
+        count["prefill_s"] += time.perf_counter() - t
+        count["prefill_forwards"] += count["forwards"] - forwards
+        count["prefill_rows"] += count["rows"] - rows
+        return out
+
+    def on_forward(_module, _args, kwargs):
+        count["forwards"] += 1
+        count["rows"] += kwargs["input_ids"].shape[0]
+
+    gen._prefill = timed_prefill
+    hook = model.register_forward_pre_hook(on_forward, with_kwargs=True)
+    t = time.perf_counter()
+    gen.generate(prompts, sampling)
+    seconds = time.perf_counter() - t
+    hook.remove()
+    return Run(
+        mode,
+        gen.tokens_prefilled,
+        gen.tokens_generated,
+        seconds,
+        count["prefill_s"],
+        count["forwards"] - count["prefill_forwards"],
+        count["rows"] - count["prefill_rows"] + len(prompts) * sampling.n,
+    )
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def run_transformers_generate(model, tok, prompts, s: Sampling, batch_size: int) -> Run:
+    """``model.generate(num_return_sequences=n)``: prompts copied n times before the prefill."""
+    prefilled = generated = 0
+    t = time.perf_counter()
+    for i in range(0, len(prompts), batch_size):
+        chunk = prompts[i : i + batch_size]
+        enc = tok(chunk, return_tensors="pt", add_special_tokens=False, padding=True)
+        enc = enc.to(model.device)
+        torch.manual_seed(s.seed)
+        with torch.inference_mode():
+            out = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=s.temperature,
+                top_p=s.top_p,
+                top_k=0,
+                max_new_tokens=s.max_new_tokens,
+                num_return_sequences=s.n,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
+        prefilled += s.n * int(enc["attention_mask"].sum())
+        for row in out[:, enc["input_ids"].shape[1] :].tolist():
+            row = row[: row.index(tok.eos_token_id)] if tok.eos_token_id in row else row
+            generated += sum(t != tok.pad_token_id for t in row)
+    seconds = time.perf_counter() - t
+    return Run("transformers generate(num_return_sequences=4)", prefilled, generated, seconds)
+
+
+def candidates(model, tok, n_prompts: int, max_new: int) -> None:
+    world = SyntheticWorld(seed=1)
+    prompts = [chat_prompt(tok, world.task().prompt) for _ in range(n_prompts)]
+    s = Sampling(n=4, temperature=0.7, top_p=0.9, max_new_tokens=max_new, seed=0)
+    one = run_backend(model, tok, prompts, s, "srlm, one prompt at a time (n=4 each)", batch_size=1)
+    batched = run_backend(
+        model, tok, prompts, s, f"srlm, batch {n_prompts}, n=4 from one prefill", batch_size=64
+    )
+    hf = run_transformers_generate(model, tok, prompts, s, batch_size=64)
+    print(f"\n### Candidate sampling: {n_prompts} prompts, n=4, max_new_tokens={max_new}\n")
+    print(table(HEADER, [r.row(one) for r in (batched, hf, one)]))
+    vs_one, vs_hf = batched.rate / one.rate, batched.rate / hf.rate
+    print(
+        f"\nbatched vs one-at-a-time ({vs_one:.1f}x): on this CPU a decode step's cost grows with "
+        f"its rows ({batched.ms_per_row_step:.3f} ms per row batched, "
+        f"{one.ms_per_row_step:.3f} one at a time), so batching saves only the fixed per-step "
+        "cost (Python, mask and cache bookkeeping, kernel dispatch); and a batch keeps decoding "
+        f"finished rows until its longest row ends ({batched.useful:.0%} of row-steps yield a "
+        f"token batched, {one.useful:.0%} one at a time).\n"
+        f"srlm vs transformers generate ({vs_hf:.1f}x): generate() prefills every prompt "
+        f"{s.n} times ({hf.prefilled / batched.prefilled:.0f}x the prefill tokens) and runs its "
+        "logits processors and stopping criteria every step."
+    )
+
+
+def judging(model, tok, n_items: int, max_new: int) -> None:
+    world = SyntheticWorld(seed=2)
+    judge = Judge(template="judge_additive5")
+    prompts = []
+    for i in range(n_items):
+        task = world.task()
+        prompts.append(chat_prompt(tok, judge.render(task.prompt, world.response(task, i % 6))))
+    s = Sampling(n=3, temperature=0.7, top_p=0.9, max_new_tokens=max_new, seed=0)
+    one = run_backend(model, tok, prompts, s, "one prompt at a time (k=3 each)", batch_size=1)
+    off = run_backend(
+        model,
+        tok,
+        prompts,
+        s,
+        f"batch {n_items}, no prefix reuse",
+        batch_size=64,
+        prefix_reuse=False,
+    )
+    on = run_backend(model, tok, prompts, s, f"batch {n_items}, prefix reuse", batch_size=64)
+    lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    print(
+        f"\n### Judging: {n_items} verbatim judge_additive5 prompts "
+        f"({min(lengths)}-{max(lengths)} tokens), k=3, max_new_tokens={max_new}\n"
+    )
+    print(table(HEADER, [r.row(one) for r in (on, off, one)]))
+    reuse, vs_one = off.seconds / on.seconds, on.rate / one.rate
+    print(
+        f"\nprefix reuse vs none: {off.prefilled / on.prefilled:.1f}x fewer prefill tokens, "
+        f"{off.prefill_s / on.prefill_s:.1f}x less prefill time, {reuse:.2f}x end to end: bound "
+        f"by the prefill's share of judging ({off.prefill_s / off.seconds:.0%} without reuse); "
+        "the k x batch decode steps are unchanged.\n"
+        f"batched vs one-at-a-time ({vs_one:.1f}x): on this CPU compute grows with rows x "
+        "context (every decode step attends over, and DynamicCache re-concatenates, a ~450-token "
+        f"KV cache per row: {on.ms_per_row_step:.3f} ms per row batched, "
+        f"{one.ms_per_row_step:.3f} one at a time), so batching saves little per row while "
+        f"finished rows are decoded until the batch's longest judgment ends ({on.useful:.0%} of "
+        f"row-steps useful batched, {one.useful:.0%} one at a time). On a GPU a step is bound by "
+        "weight reads and launches instead, and batching wins (see the GPU section)."
+    )
+
+
+def gpu_decode(batch_sizes=(1, 64), prompt_len: int = 128, steps: int = 128) -> None:
+    """Decode tokens/s of a random 0.8B Llama in bf16 vs weights+KV bytes / copy bandwidth."""
+    print("\n### GPU decode vs memory-bandwidth bound\n")
+    if not torch.cuda.is_available():
+        print("skipped: no CUDA device on this machine")
+        return
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    dev = torch.device("cuda")
+    cfg = LlamaConfig(
+        hidden_size=2048,
+        intermediate_size=5632,
+        num_hidden_layers=16,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        vocab_size=32000,
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+    )
+    with torch.device(dev):
+        model = LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
+    n_params = sum(p.numel() for p in model.parameters())
+    # a decode step reads every weight once, except the input embedding (one row per token)
+    weight_bytes = 2 * (n_params - model.model.embed_tokens.weight.numel())
+    kv_per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * 2
+
+    x = torch.empty(2 * 1024**3, dtype=torch.uint8, device=dev)
+    y = torch.empty_like(x)
+    y.copy_(x)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(10):
+        y.copy_(x)
+    end.record()
+    torch.cuda.synchronize()
+    bandwidth = 2 * x.numel() * 10 / (start.elapsed_time(end) / 1000)  # read + write
+    del x, y
+    print(
+        f"{torch.cuda.get_device_name()}: {n_params / 1e9:.2f}B parameters, {weight_bytes / 1e9:.2f} "
+        f"GB of weights read per decode step; device-to-device copy bandwidth "
+        f"{bandwidth / 1e12:.2f} TB/s\n"
+    )
+    rows = []
+    for b in batch_sizes:
+        ids = torch.randint(0, cfg.vocab_size, (b, prompt_len), device=dev)
+        mask = torch.ones_like(ids)
+        with torch.inference_mode():
+            for _ in range(2):  # the first pass warms up kernels and the allocator
+                out = model(input_ids=ids, attention_mask=mask, use_cache=True)
+                cache, token = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+                m, pos = mask, torch.full((b, 1), prompt_len, device=dev)
+                torch.cuda.synchronize()
+                t = time.perf_counter()
+                for _ in range(steps):  # the backend's decode step, greedy
+                    m = torch.cat([m, torch.ones_like(token)], dim=1)
+                    out = model(
+                        input_ids=token,
+                        attention_mask=m,
+                        position_ids=pos,
+                        past_key_values=cache,
+                        use_cache=True,
+                    )
+                    cache, token, pos = out.past_key_values, out.logits[:, -1:].argmax(-1), pos + 1
+                torch.cuda.synchronize()
+                seconds = time.perf_counter() - t
+        step_bytes = weight_bytes + kv_per_token * b * (prompt_len + steps / 2)
+        bound = b * bandwidth / step_bytes
+        measured = b * steps / seconds
+        bound_ms = 1000 * step_bytes / bandwidth
+        ms = 1000 * seconds / steps
+        rows.append([b, f"{ms:.2f}", measured, f"{bound_ms:.3f}", bound, f"{measured / bound:.1%}"])
+    header = ["batch", "ms / step", "decode tok/s", "bound ms / step", "bound tok/s", "of bound"]
+    print(table(header, rows))
+    print(
+        "\nthe bound: bytes a step must read (weights + the KV cache at mid-decode) over the "
+        "measured copy bandwidth. At batch 1 eager transformers is bound by per-step kernel "
+        "launches and Python (hundreds of small kernels per step, each far shorter than its "
+        "launch); batch 64 amortises them over 64 rows (a CUDA-graph engine such as vLLM closes "
+        "most of the rest)."
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="a tiny model dir (default: runs/store/m0_tiny or build one)")
+    p.add_argument("--prompts", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--skip-cpu", action="store_true", help="only the GPU section")
+    p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if not args.skip_cpu:
+        path = tiny_model(args.model)
+        model, tok = load_model(path), load_tokenizer(path)
+        print(f"tiny model {path} on {model.device}, {torch.get_num_threads()} threads")
+        candidates(model, tok, args.prompts, args.max_new_tokens)
+        judging(model, tok, args.prompts, args.max_new_tokens)
+    gpu_decode()
+
+
+if __name__ == "__main__":
+    main()
