@@ -44,6 +44,10 @@ def tiny_model(path: str | None = None) -> Path:
     return build_tiny_model(out, corpus_documents=2000, pretrain_steps=50)
 
 
+def show(path: Path) -> Path:
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
 def table(header: list[str], rows: list[list]) -> str:
     def cell(v):
         return f"{v:,.1f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
@@ -149,6 +153,11 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+def fastest(repeats: int, fn, *args, **kwargs) -> Run:
+    """The fastest of a few runs: on a shared machine the slow ones measure the neighbours."""
+    return min((fn(*args, **kwargs) for _ in range(repeats)), key=lambda r: r.seconds)
+
+
 def run_transformers_generate(model, tok, prompts, s: Sampling, batch_size: int) -> Run:
     """``model.generate(num_return_sequences=n)``: prompts copied n times before the prefill."""
     prefilled = generated = 0
@@ -178,15 +187,17 @@ def run_transformers_generate(model, tok, prompts, s: Sampling, batch_size: int)
     return Run("transformers generate(num_return_sequences=4)", prefilled, generated, seconds)
 
 
-def candidates(model, tok, n_prompts: int, max_new: int) -> None:
+def candidates(model, tok, n_prompts: int, max_new: int, repeats: int) -> None:
     world = SyntheticWorld(seed=1)
     prompts = [chat_prompt(tok, world.task().prompt) for _ in range(n_prompts)]
     s = Sampling(n=4, temperature=0.7, top_p=0.9, max_new_tokens=max_new, seed=0)
-    one = run_backend(model, tok, prompts, s, "srlm, one prompt at a time (n=4 each)", batch_size=1)
-    batched = run_backend(
-        model, tok, prompts, s, f"srlm, batch {n_prompts}, n=4 from one prefill", batch_size=64
-    )
-    hf = run_transformers_generate(model, tok, prompts, s, batch_size=64)
+
+    def backend(mode, **kwargs):
+        return fastest(repeats, run_backend, model, tok, prompts, s, mode, **kwargs)
+
+    one = backend("srlm, one prompt at a time (n=4 each)", batch_size=1)
+    batched = backend(f"srlm, batch {n_prompts}, n=4 from one prefill", batch_size=64)
+    hf = fastest(repeats, run_transformers_generate, model, tok, prompts, s, batch_size=64)
     print(f"\n### Candidate sampling: {n_prompts} prompts, n=4, max_new_tokens={max_new}\n")
     print(table(HEADER, [r.row(one) for r in (batched, hf, one)]))
     vs_one, vs_hf = batched.rate / one.rate, batched.rate / hf.rate
@@ -203,7 +214,7 @@ def candidates(model, tok, n_prompts: int, max_new: int) -> None:
     )
 
 
-def judging(model, tok, n_items: int, max_new: int) -> None:
+def judging(model, tok, n_items: int, max_new: int, repeats: int) -> None:
     world = SyntheticWorld(seed=2)
     judge = Judge(template="judge_additive5")
     prompts = []
@@ -211,17 +222,13 @@ def judging(model, tok, n_items: int, max_new: int) -> None:
         task = world.task()
         prompts.append(chat_prompt(tok, judge.render(task.prompt, world.response(task, i % 6))))
     s = Sampling(n=3, temperature=0.7, top_p=0.9, max_new_tokens=max_new, seed=0)
-    one = run_backend(model, tok, prompts, s, "one prompt at a time (k=3 each)", batch_size=1)
-    off = run_backend(
-        model,
-        tok,
-        prompts,
-        s,
-        f"batch {n_items}, no prefix reuse",
-        batch_size=64,
-        prefix_reuse=False,
-    )
-    on = run_backend(model, tok, prompts, s, f"batch {n_items}, prefix reuse", batch_size=64)
+
+    def backend(mode, **kwargs):
+        return fastest(repeats, run_backend, model, tok, prompts, s, mode, **kwargs)
+
+    one = backend("one prompt at a time (k=3 each)", batch_size=1)
+    off = backend(f"batch {n_items}, no prefix reuse", batch_size=64, prefix_reuse=False)
+    on = backend(f"batch {n_items}, prefix reuse", batch_size=64)
     lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     print(
         f"\n### Judging: {n_items} verbatim judge_additive5 prompts "
@@ -244,8 +251,71 @@ def judging(model, tok, n_items: int, max_new: int) -> None:
     )
 
 
+def copy_bandwidth(dev: torch.device, nbytes: int = 2 * 1024**3, repeats: int = 10) -> float:
+    """Bytes/s of a large device-to-device copy (each byte read once and written once)."""
+    x = torch.empty(nbytes, dtype=torch.uint8, device=dev)
+    y = torch.empty_like(x)
+    y.copy_(x)
+    _sync()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        y.copy_(x)
+    _sync()
+    return 2 * nbytes * repeats / (time.perf_counter() - t)
+
+
+def decode_seconds(model, batch: int, prompt_len: int, steps: int) -> float:
+    """Seconds for ``steps`` greedy decode steps after a random prompt (the backend's step)."""
+    dev, vocab = model.device, model.config.vocab_size
+    ids = torch.randint(0, vocab, (batch, prompt_len), device=dev)
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        for _ in range(2):  # the first pass warms up kernels and the allocator
+            out = model(input_ids=ids, attention_mask=mask, use_cache=True)
+            cache, token = out.past_key_values, out.logits[:, -1:].argmax(-1)
+            m, pos = mask, torch.full((batch, 1), prompt_len, device=dev)
+            _sync()
+            t = time.perf_counter()
+            for _ in range(steps):
+                m = torch.cat([m, torch.ones_like(token)], dim=1)
+                out = model(
+                    input_ids=token,
+                    attention_mask=m,
+                    position_ids=pos,
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+                cache, token, pos = out.past_key_values, out.logits[:, -1:].argmax(-1), pos + 1
+            _sync()
+            seconds = time.perf_counter() - t
+    return seconds
+
+
+def decode_vs_bound(model, bandwidth: float, batch_sizes, prompt_len: int, steps: int) -> str:
+    """Measured decode tokens/s next to bandwidth / (weight + KV-cache bytes read per step)."""
+    cfg = model.config
+    size = next(model.parameters()).element_size()
+    n_params = sum(p.numel() for p in model.parameters())
+    # a decode step reads every weight once, except the input embedding (one row per token)
+    weight_bytes = size * (n_params - model.get_input_embeddings().weight.numel())
+    kv_per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * size
+    rows = []
+    for b in batch_sizes:
+        seconds = decode_seconds(model, b, prompt_len, steps)
+        step_bytes = weight_bytes + kv_per_token * b * (prompt_len + steps / 2)  # mid-decode KV
+        bound_ms, ms = 1000 * step_bytes / bandwidth, 1000 * seconds / steps
+        measured, bound = b * steps / seconds, b * bandwidth / step_bytes
+        rows.append([b, f"{ms:.2f}", measured, f"{bound_ms:.3f}", bound, f"{measured / bound:.1%}"])
+    header = ["batch", "ms / step", "decode tok/s", "bound ms / step", "bound tok/s", "of bound"]
+    return (
+        f"{n_params / 1e9:.2f}B parameters, {weight_bytes / 1e9:.2f} GB of weights read per "
+        f"decode step, copy bandwidth {bandwidth / 1e12:.2f} TB/s, prompt {prompt_len} tokens, "
+        f"{steps} decode steps\n\n" + table(header, rows)
+    )
+
+
 def gpu_decode(batch_sizes=(1, 64), prompt_len: int = 128, steps: int = 128) -> None:
-    """Decode tokens/s of a random 0.8B Llama in bf16 vs weights+KV bytes / copy bandwidth."""
+    """A random-weight 0.8B Llama in bf16 (TinyLlama-like shapes): decode vs the bound."""
     print("\n### GPU decode vs memory-bandwidth bound\n")
     if not torch.cuda.is_available():
         print("skipped: no CUDA device on this machine")
@@ -265,58 +335,10 @@ def gpu_decode(batch_sizes=(1, 64), prompt_len: int = 128, steps: int = 128) -> 
     )
     with torch.device(dev):
         model = LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
-    n_params = sum(p.numel() for p in model.parameters())
-    # a decode step reads every weight once, except the input embedding (one row per token)
-    weight_bytes = 2 * (n_params - model.model.embed_tokens.weight.numel())
-    kv_per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim * 2
-
-    x = torch.empty(2 * 1024**3, dtype=torch.uint8, device=dev)
-    y = torch.empty_like(x)
-    y.copy_(x)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(10):
-        y.copy_(x)
-    end.record()
-    torch.cuda.synchronize()
-    bandwidth = 2 * x.numel() * 10 / (start.elapsed_time(end) / 1000)  # read + write
-    del x, y
     print(
-        f"{torch.cuda.get_device_name()}: {n_params / 1e9:.2f}B parameters, {weight_bytes / 1e9:.2f} "
-        f"GB of weights read per decode step; device-to-device copy bandwidth "
-        f"{bandwidth / 1e12:.2f} TB/s\n"
+        f"{torch.cuda.get_device_name()}, torch {torch.__version__}, eager transformers: ", end=""
     )
-    rows = []
-    for b in batch_sizes:
-        ids = torch.randint(0, cfg.vocab_size, (b, prompt_len), device=dev)
-        mask = torch.ones_like(ids)
-        with torch.inference_mode():
-            for _ in range(2):  # the first pass warms up kernels and the allocator
-                out = model(input_ids=ids, attention_mask=mask, use_cache=True)
-                cache, token = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
-                m, pos = mask, torch.full((b, 1), prompt_len, device=dev)
-                torch.cuda.synchronize()
-                t = time.perf_counter()
-                for _ in range(steps):  # the backend's decode step, greedy
-                    m = torch.cat([m, torch.ones_like(token)], dim=1)
-                    out = model(
-                        input_ids=token,
-                        attention_mask=m,
-                        position_ids=pos,
-                        past_key_values=cache,
-                        use_cache=True,
-                    )
-                    cache, token, pos = out.past_key_values, out.logits[:, -1:].argmax(-1), pos + 1
-                torch.cuda.synchronize()
-                seconds = time.perf_counter() - t
-        step_bytes = weight_bytes + kv_per_token * b * (prompt_len + steps / 2)
-        bound = b * bandwidth / step_bytes
-        measured = b * steps / seconds
-        bound_ms = 1000 * step_bytes / bandwidth
-        ms = 1000 * seconds / steps
-        rows.append([b, f"{ms:.2f}", measured, f"{bound_ms:.3f}", bound, f"{measured / bound:.1%}"])
-    header = ["batch", "ms / step", "decode tok/s", "bound ms / step", "bound tok/s", "of bound"]
-    print(table(header, rows))
+    print(decode_vs_bound(model, copy_bandwidth(dev), batch_sizes, prompt_len, steps))
     print(
         "\nthe bound: bytes a step must read (weights + the KV cache at mid-decode) over the "
         "measured copy bandwidth. At batch 1 eager transformers is bound by per-step kernel "
@@ -332,15 +354,19 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--skip-cpu", action="store_true", help="only the GPU section")
+    p.add_argument("--repeats", type=int, default=3, help="runs per mode; the fastest counts")
     p.add_argument("--threads", type=int, default=1, help=THREADS_HELP)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if not args.skip_cpu:
         path = tiny_model(args.model)
         model, tok = load_model(path), load_tokenizer(path)
-        print(f"tiny model {path} on {model.device}, {torch.get_num_threads()} threads")
-        candidates(model, tok, args.prompts, args.max_new_tokens)
-        judging(model, tok, args.prompts, args.max_new_tokens)
+        threads = torch.get_num_threads()
+        print(
+            f"tiny model {show(path)} on {model.device}, {threads} thread(s), best of {args.repeats}"
+        )
+        candidates(model, tok, args.prompts, args.max_new_tokens, args.repeats)
+        judging(model, tok, args.prompts, args.max_new_tokens, args.repeats)
     gpu_decode()
 
 
