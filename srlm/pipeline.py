@@ -236,10 +236,13 @@ class Pipeline:
 
         t0 = time.perf_counter()
         from srlm.data.synthetic import CORPUS_VERSION
-
         from srlm.models.tiny import tokenizer_prompts
 
-        material = {"recipe": mc["recipe"], "corpus": CORPUS_VERSION, "prompts": stable_hash(tokenizer_prompts())}
+        material = {
+            "recipe": mc["recipe"],
+            "corpus": CORPUS_VERSION,
+            "prompts": stable_hash(tokenizer_prompts()),
+        }
         with self.stage("m0_tiny", material) as st:
             if not st.done:
                 shutil.rmtree(st.partial("model"), ignore_errors=True)
@@ -657,8 +660,12 @@ class Pipeline:
         isolation = self.c["loop"]["isolation"]
         if isolation not in ("inline", "subprocess"):
             raise ValueError(f"loop.isolation must be 'inline' or 'subprocess', got {isolation!r}")
-        if isolation == "inline" and (cfg.get("deepspeed") or (self.c["train"].get("num_processes") or 1) > 1):
-            raise ValueError("train.deepspeed / train.num_processes>1 need loop.isolation=subprocess")
+        if isolation == "inline" and (
+            cfg.get("deepspeed") or (self.c["train"].get("num_processes") or 1) > 1
+        ):
+            raise ValueError(
+                "train.deepspeed / train.num_processes>1 need loop.isolation=subprocess"
+            )
         if isolation == "subprocess":
             from srlm.train_worker import run_isolated
 

@@ -127,7 +127,9 @@ def test_kill_during_sft_then_resume(session_runs, smoke_run):
         "experiment=smoke", "seed=1", f"paths.root={session_runs}", "train.sft.save_steps=5"
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "M2" in summary(session_runs / "smoke" / "experiment=smoke,seed=1,train.sft.save_steps=5")
+    assert "M2" in summary(
+        session_runs / "smoke" / "experiment=smoke,seed=1,train.sft.save_steps=5"
+    )
 
 
 def test_bad_data_file_is_one_clear_line(tmp_path):
@@ -154,18 +156,31 @@ def test_oasst_seed_path_end_to_end(session_runs):
     reward-modelling evaluation run on real human rankings, not the scores' quality.
     """
     res = run_cli(
-        "data=oasst", f"data.source={OASST}", "data.max_ift=40", "data.alpaca_eval_source=null",
-        "loop.iterations=1", "judge.max_new_tokens=24", "eval.generation.max_new_tokens=16",
-        "model.recipe.pretrain_steps=150", "model.recipe.corpus_documents=2000",
-        "train.sft.epochs=1", "logger=none", "name=oasst", f"paths.root={session_runs}",
+        "data=oasst",
+        f"data.source={OASST}",
+        "data.max_ift=40",
+        "data.alpaca_eval_source=null",
+        "loop.iterations=1",
+        "judge.max_new_tokens=24",
+        "eval.generation.max_new_tokens=16",
+        "model.recipe.pretrain_steps=150",
+        "model.recipe.corpus_documents=2000",
+        "train.sft.epochs=1",
+        "logger=none",
+        "name=oasst",
+        f"paths.root={session_runs}",
     )
     assert res.returncode == 0, res.stderr[-3000:]
     run_dir = next((session_runs / "oasst").iterdir())
     rows = summary(run_dir)
     assert list(rows) == ["sft_baseline", "M1"]
     for model in rows:
-        assert rows[model]["eval/agreement/n_prompts"] == 42  # the eval split of the 186 ranked prompts
+        assert (
+            rows[model]["eval/agreement/n_prompts"] == 42
+        )  # the eval split of the 186 ranked prompts
         assert rows[model]["eval/agreement/n_responses"] > 84
     stages = json.loads((run_dir / "stages.json").read_text())
     assert {"seed_data", "sft", "eft", "eval_agreement"} <= {s["stage"] for s in stages}
-    assert "eval/h2h_vs_sft/win" not in rows["M1"]  # evaluator=none: no head to head without a judge
+    assert (
+        "eval/h2h_vs_sft/win" not in rows["M1"]
+    )  # evaluator=none: no head to head without a judge

@@ -67,7 +67,9 @@ def test_training_in_a_child_process(tiny_m0, tmp_path):
     """loop.isolation=subprocess: the same SFT, run by srlm.train_worker in its own process."""
     from srlm.train_worker import launch_command, run_isolated
 
-    m = run_isolated("sft", str(tiny_m0), _examples(16), tmp_path / "m", {**CFG, "epochs": 1}, seed=0)
+    m = run_isolated(
+        "sft", str(tiny_m0), _examples(16), tmp_path / "m", {**CFG, "epochs": 1}, seed=0
+    )
     assert m["train/steps"] == 2
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "m") is not None
     cmd = launch_command(2, "conf/train/deepspeed/zero3.json", ["spec.json"])

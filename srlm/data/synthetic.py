@@ -72,7 +72,16 @@ JUSTIFICATIONS = {
 # (grade, padded) kinds of EFT responses, drawn uniformly: style independent of correctness, as in
 # what a policy writes (a padded answer is not more often right than a concise one). A judge that
 # cannot verify an answer then learns no bias for padding (v3 taught "padded = 4", always right).
-EFT_KINDS = ((5, False), (4, True), (3, False), (3, True), (2, False), (2, True), (1, False), (0, False))
+EFT_KINDS = (
+    (5, False),
+    (4, True),
+    (3, False),
+    (3, True),
+    (2, False),
+    (2, True),
+    (1, False),
+    (0, False),
+)
 
 _LETTER_RUN = re.compile(r"(?<![A-Za-z])[A-Za-z](?: [A-Za-z])*(?![A-Za-z])")
 
@@ -286,7 +295,9 @@ def pretraining_corpus(
     docs = []
     for i in range(n_documents):
         if i % list_every == list_every - 1:
-            lines = [f"{j}. {world.task(unique=False).prompt}" for j in range(1, tasks_per_list + 1)]
+            lines = [
+                f"{j}. {world.task(unique=False).prompt}" for j in range(1, tasks_per_list + 1)
+            ]
             docs.append("Come up with a series of tasks:\n" + "\n".join(lines))
         else:
             t = world.task(unique=False)

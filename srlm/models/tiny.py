@@ -39,7 +39,10 @@ CHAT_TEMPLATE = (
 
 def tokenizer_prompts() -> list[str]:
     """Prompt texts the tokenizer also learns from (part of M0's cache key)."""
-    return [load_prompt(n) for n in ("judge_additive5", "judge_multiple_choice", "judge_additive5_condensed")]
+    return [
+        load_prompt(n)
+        for n in ("judge_additive5", "judge_multiple_choice", "judge_additive5_condensed")
+    ]
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
