@@ -700,6 +700,7 @@ class Pipeline:
         cfg = dict(tc[kind])
         cfg["lora"] = tc.get("lora")
         cfg["deepspeed"] = tc.get("deepspeed")
+        cfg["chat_template"] = self.c["model"].get("chat_template")
         return cfg
 
     def _log_samples(self, t: int, cands: Stage, judgments: Stage, data: Stage) -> None:

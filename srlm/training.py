@@ -144,6 +144,42 @@ def _init_deepspeed_on_cpu(cfg: dict[str, Any]) -> None:
         deepspeed.init_distributed(dist_backend="gloo")
 
 
+def _fit(
+    trainer_cls,
+    args,
+    base: str | Path,
+    dataset: Dataset,
+    out_dir: Path,
+    cfg: dict[str, Any],
+    resume: bool,
+):
+    """Build the TRL trainer, train (resuming from the last checkpoint), save M_{t+1}."""
+    from srlm.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(base, cfg.get("chat_template"))
+    model = _load_model(base, cfg)
+    if model.get_input_embeddings().num_embeddings < len(
+        tokenizer
+    ):  # srlm's role tokens were added
+        model.resize_token_embeddings(len(tokenizer))
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=_peft_config(cfg),
+    )
+    _check_lora_zero3(trainer)
+    ckpt_dir = Path(args.output_dir)
+    trainer.train(resume_from_checkpoint=_last_checkpoint(ckpt_dir) if resume else None)
+    return trainer, _save(trainer, tokenizer, out_dir)
+
+
+def _checkpoints(out_dir: str | Path) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    return out_dir, out_dir.parent / (out_dir.name + ".checkpoints")
+
+
 def train_sft(
     base: str | Path,
     examples: list[list[dict[str, str]]],
@@ -153,26 +189,14 @@ def train_sft(
     resume: bool = True,
 ) -> dict[str, float]:
     """SFT on chat conversations, loss on assistant tokens only; saves the model to out_dir."""
-    from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     _patch_trl_cpu_logprobs()
     _init_deepspeed_on_cpu(cfg)
-    out_dir = Path(out_dir)
-    ckpt_dir = out_dir.parent / (out_dir.name + ".checkpoints")
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    out_dir, ckpt_dir = _checkpoints(out_dir)
     dataset = Dataset.from_list([{"messages": m} for m in examples])
     args = SFTConfig(**_common_args(cfg, ckpt_dir, seed), assistant_only_loss=True, packing=False)
-    trainer = SFTTrainer(
-        model=_load_model(base, cfg),
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=_peft_config(cfg),
-    )
-    _check_lora_zero3(trainer)
-    trainer.train(resume_from_checkpoint=_last_checkpoint(ckpt_dir) if resume else None)
-    return _save(trainer, tokenizer, out_dir)
+    return _fit(SFTTrainer, args, base, dataset, out_dir, cfg, resume)[1]
 
 
 def train_dpo(
@@ -184,14 +208,11 @@ def train_dpo(
     resume: bool = True,
 ) -> dict[str, float]:
     """DPO from M_t with M_t as the reference (TRL copies it, or the adapter-free model with LoRA)."""
-    from transformers import AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
     _patch_trl_cpu_logprobs()
     _init_deepspeed_on_cpu(cfg)
-    out_dir = Path(out_dir)
-    ckpt_dir = out_dir.parent / (out_dir.name + ".checkpoints")
-    tokenizer = AutoTokenizer.from_pretrained(str(policy))
+    out_dir, ckpt_dir = _checkpoints(out_dir)
     dataset = Dataset.from_list(
         [
             {
@@ -202,26 +223,14 @@ def train_dpo(
             for p in pairs
         ]
     )
-    extra = {}
-    if cfg.get("loss_type"):
-        extra["loss_type"] = list(cfg["loss_type"])
+    extra = {"loss_type": list(cfg["loss_type"])} if cfg.get("loss_type") else {}
     args = DPOConfig(
         **_common_args(cfg, ckpt_dir, seed),
         beta=cfg.get("beta", 0.1),
         precompute_ref_log_probs=bool(cfg.get("precompute_ref_log_probs", False)),
         **extra,
     )
-    trainer = DPOTrainer(
-        model=_load_model(policy, cfg),
-        ref_model=None,
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=_peft_config(cfg),
-    )
-    _check_lora_zero3(trainer)
-    trainer.train(resume_from_checkpoint=_last_checkpoint(ckpt_dir) if resume else None)
-    metrics = _save(trainer, tokenizer, out_dir)
+    trainer, metrics = _fit(DPOTrainer, args, policy, dataset, out_dir, cfg, resume)
     rewards = [h for h in trainer.state.log_history if "rewards/accuracies" in h]
     if rewards:
         metrics["train/reward_accuracy"] = float(rewards[-1]["rewards/accuracies"])

@@ -41,3 +41,18 @@ def test_chat_template_marks_assistant_tokens(tiny_m0):
     assistant = tok.decode([i for i, m in zip(ids, mask) if m])
     assert assistant == "a b<|end|>"
     assert chat_prompt(tok, "hi").endswith("<|assistant|>\n")
+
+
+def test_base_model_tokenizer_gets_srlm_template_and_role_tokens(tmp_path):
+    """A hub base model (no chat template, no role tokens) gets srlm's template and tokens."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel()
+    raw.train_from_iterator(["hello world"] * 10, trainers.BpeTrainer(vocab_size=300, special_tokens=["</s>"]))
+    PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="</s>").save_pretrained(tmp_path)
+    tok = load_tokenizer(tmp_path, "srlm")
+    assert {"<|user|>", "<|assistant|>", "<|end|>"} <= set(tok.get_vocab())
+    assert tok.eos_token == "<|end|>" and tok.pad_token is not None
+    assert chat_prompt(tok, "hi") == "<|user|>\nhi\n<|assistant|>\n"

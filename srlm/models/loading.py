@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from srlm.models.tiny import CHAT_TEMPLATE
+from srlm.models.tiny import CHAT_TEMPLATE, SPECIAL_TOKENS
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -22,13 +22,13 @@ def load_tokenizer(path: str | Path, chat_template: str | None = None):
 
     tok = AutoTokenizer.from_pretrained(str(path))
     if chat_template == "srlm" or (chat_template is None and not tok.chat_template):
+        # A base model (Llama 2 70B) has no chat template: srlm's, with its role tokens added
+        # (training resizes the embeddings) and <|end|> as the end of an assistant turn.
         tok.chat_template = CHAT_TEMPLATE
-        for special in ("<|user|>", "<|assistant|>", "<|end|>"):
-            if special not in tok.get_vocab():
-                raise ValueError(
-                    f"{path}: the srlm chat template needs the special token {special!r}; "
-                    "set model.chat_template=tokenizer to use the tokenizer's own template"
-                )
+        missing = [t for t in SPECIAL_TOKENS[1:] if t not in tok.get_vocab()]
+        if missing:
+            tok.add_special_tokens({"additional_special_tokens": missing})
+        tok.eos_token = "<|end|>"
     elif chat_template == "tokenizer" and not tok.chat_template:
         raise ValueError(
             f"{path}: the tokenizer has no chat template (model.chat_template=tokenizer)"
