@@ -184,3 +184,12 @@ def test_oasst_seed_path_end_to_end(session_runs):
     assert (
         "eval/h2h_vs_sft/win" not in rows["M1"]
     )  # evaluator=none: no head to head without a judge
+
+
+def test_a_failing_sweep_job_does_not_stop_the_others(smoke_run, session_runs):
+    res = run_cli("-m", "experiment=smoke", "model.builder=nope,tiny", f"paths.root={session_runs}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "srlm: error: model.builder must be 'tiny' or 'pretrained'" in res.stderr
+    failed = session_runs / "smoke" / "experiment=smoke,model.builder=nope"
+    assert "Traceback" in (failed / "run.log").read_text()  # the why, in the job's own log
+    assert "M2" in summary(session_runs / "smoke" / "experiment=smoke,model.builder=tiny")
