@@ -5,7 +5,7 @@
 #   scaling over iterations as open (PAPER.md §9).
 # Grid: loop.iterations=1,2,3 -> 3 jobs, in runs/iterations/<run_id>/.
 # Cost, embedded default (tiny model, synthetic data, 2 CPU cores): about one 3-iteration run
-#   (15-25 min, estimate until measured): with the shared store, iterations=3 computes everything
+#   (~4 min measured): with the shared store, iterations=3 computes everything
 #   and the shorter runs reuse its stages (whichever job gets to a stage first computes it).
 # GPU: add e.g. experiment=one_gpu_lora, or hydra/launcher=slurm.
 # Results: python -m srlm.report runs/iterations (experiments/iterations/README.md).

@@ -4,8 +4,8 @@
 # Paper: A.2, Table 5 (PAPER.md §2.3, §8.1): SFT-baseline judge, pairwise accuracy 65.1% vs 26.6%,
 #   Spearman 0.25 vs -0.18.
 # Grid: judge=additive5,multiple_choice -> 2 jobs, in runs/judge_prompt/<run_id>/.
-# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): about 15-25 min per job
-#   (estimate until measured); the shared store builds M0, the data and the SFT baseline once.
+# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): measured ~4 min for a fresh default job
+#   (M0 alone is 2 min; ~7 min with a verbatim judge prompt); the shared store builds M0, the data and the SFT baseline once.
 #   On the tiny model both prompts are long for it (its default is judge=additive5_condensed,
 #   TINY_JUDGE.md): expect agreement near chance for both.
 # GPU: add e.g. experiment=one_gpu_lora (Qwen2.5-0.5B + LoRA, a few GPU-hours per job), or
