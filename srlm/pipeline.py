@@ -195,8 +195,8 @@ class Pipeline:
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> None:
+        seed = self.seed_data()  # first: bad data fails before minutes of building M0
         m0 = self.base_model()
-        seed = self.seed_data()
         baseline = self.sft(m0, seed, None, "sft_baseline")
         eft = self.eft(seed, baseline)
         m1 = (
