@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+logger = logging.getLogger(__name__)
 
 DONE = "_done.json"
 
@@ -172,6 +175,13 @@ def resumable_map(
     order of ``items``.
     """
     todo = [it for it in items if it[id_key] not in log]
+    if len(todo) < len(items):
+        logger.info(
+            "%s: resuming, %d rows already done, %d to go",
+            log.path.name.removesuffix(".partial"),
+            len(items) - len(todo),
+            len(todo),
+        )
     for batch in iter_batches(todo, chunk_size):
         log.extend(fn(batch))
     return [log.rows[it[id_key]] for it in items]

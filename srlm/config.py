@@ -40,6 +40,7 @@ class LoopConfig:
     top_p: float = 0.9
     max_new_tokens: int = 48
     isolation: str = "inline"
+    chunk_size: int = 256
 
 
 @dataclass

@@ -404,7 +404,12 @@ class Pipeline:
             max_new_tokens=lc["max_new_tokens"],
             seed=self.seed * 100 + t,
         )
-        material = {"model": m_t.key, "prompts": prompts.key, "sampling": sampling.__dict__}
+        material = {
+            "model": m_t.key,
+            "prompts": prompts.key,
+            "sampling": sampling.__dict__,
+            "chunk_size": lc["chunk_size"],
+        }
         t0 = time.perf_counter()
         with self.stage("candidates", material) as st:
             if not st.done:
@@ -415,6 +420,7 @@ class Pipeline:
                     read_jsonl(prompts.path("prompts.jsonl")),
                     sampling,
                     RowLog(st.partial("candidates.jsonl")),
+                    lc["chunk_size"],
                 )
                 st.publish("candidates.jsonl")
                 st.finish()
@@ -430,6 +436,7 @@ class Pipeline:
             "judge": self.c["judge"],
             "seed_value": self.seed,
             "t": t,
+            "chunk_size": self.c["loop"]["chunk_size"],
         }
         t0 = time.perf_counter()
         with self.stage("judgments", material) as st:
@@ -447,6 +454,7 @@ class Pipeline:
                     items,
                     RowLog(st.partial("judgments.jsonl")),
                     self.seed * 100 + t,
+                    self.c["loop"]["chunk_size"],
                 )
                 st.publish("judgments.jsonl")
                 st.finish(parse_stats(rows, self.judge.score_min, self.judge.score_max))

@@ -52,3 +52,24 @@ def test_stop_strings():
 def test_empty_prompt_list(tiny_m0):
     gen = HFGenerator(AutoModelForCausalLM.from_pretrained(tiny_m0), load(str(tiny_m0)).tokenizer)
     assert gen.generate([], Sampling()) == []
+
+
+def test_finished_rows_leave_the_batch_and_outputs_stay_the_same(tiny_m0):
+    """Rows that end early are dropped from the batch; greedy texts equal one-at-a-time ones."""
+    from srlm.models.loading import chat_prompt
+
+    gen = load(str(tiny_m0), batch_size=16)
+    tasks = ["Give the first letter of: a b", "Repeat the letters twice: c d e f g"]
+    tasks += ["Copy the letters: h", "Reverse the letters: a b c d e", "Uppercase the letters: b"]
+    prompts = [chat_prompt(gen.tokenizer, t) for t in tasks]
+    rows_seen = []
+    hook = gen.model.register_forward_pre_hook(
+        lambda _m, _a, kw: rows_seen.append(kw["input_ids"].shape), with_kwargs=True
+    )
+    s = Sampling(n=1, temperature=0, max_new_tokens=24)
+    batched = gen.generate(prompts, s)
+    hook.remove()
+    decode_rows = [shape[0] for shape in rows_seen if shape[1] == 1]
+    assert decode_rows[0] == len(prompts) and min(decode_rows) < len(prompts)
+    one = load(str(tiny_m0), batch_size=1)
+    assert batched == [one.generate([p], s)[0] for p in prompts]

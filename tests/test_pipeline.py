@@ -132,6 +132,44 @@ def test_kill_during_sft_then_resume(session_runs, smoke_run):
     )
 
 
+def test_kill_during_judging_resumes_from_judged_rows(tmp_path):
+    """kill -9 mid-judging, run again: judged rows are kept, pairs equal an uninterrupted run."""
+    args = ["experiment=smoke", "loop.chunk_size=8", "evaluator=none"]
+    killed_root, clean_root = tmp_path / "killed", tmp_path / "clean"
+    proc = subprocess.Popen(
+        [sys.executable, "run.py", *args, f"paths.root={killed_root}"],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline, judged_before = time.time() + 600, 0
+    while time.time() < deadline and proc.poll() is None:
+        logs = list((killed_root / "store" / "judgments").glob("*/judgments.jsonl.partial"))
+        judged_before = sum(len(f.read_text().splitlines()) for f in logs)
+        if judged_before >= 16:  # two chunks written, more to come
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert 16 <= judged_before < 64, f"not killed mid-judging ({judged_before} rows judged)"
+    res = run_cli(*args, f"paths.root={killed_root}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    [judged] = [s for s in _stages(killed_root) if s["stage"] == "judgments"]
+    assert judged["executed"]
+    [run_log] = killed_root.glob("smoke/*/run.log")
+    assert f"judgments.jsonl: resuming, {judged_before} rows already done" in run_log.read_text()
+    res = run_cli(*args, f"paths.root={clean_root}")
+    assert res.returncode == 0, res.stderr[-3000:]
+    pairs = [next(r.glob("smoke/*/iter_01/pairs.jsonl")) for r in (killed_root, clean_root)]
+    assert pairs[0].read_text() == pairs[1].read_text() != ""
+
+
+def _stages(root: Path) -> list[dict]:
+    [f] = root.glob("smoke/*/stages.json")
+    return json.loads(f.read_text())
+
+
 def test_bad_data_file_is_one_clear_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(

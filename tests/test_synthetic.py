@@ -57,3 +57,27 @@ def test_eft_judgments_follow_grades():
     for item in d["ranked_eval"]:
         grades = [grade(item["prompt"], x["text"]) for x in item["responses"]]
         assert grades == sorted(grades, reverse=True) and len(set(grades)) == len(grades)
+
+
+def test_checked_answer_marks_each_letter_of_the_answer():
+    from srlm.data.synthetic import Task, checked_answer
+
+    copy = Task("copy", ("a", "d", "h", "b"))
+    assert checked_answer(copy, "a d h b") == "a+ d+ h+ b+"
+    assert checked_answer(copy, "a d f h") == "a+ d+ h- b-"
+    assert checked_answer(copy, "Sure! Here is the answer: a d h b. Glad to help!") == (
+        "a+ d+ h+ b+"
+    )
+    assert checked_answer(copy, "a d h b c") == "a+ d+ h+ b+ _-"
+    assert checked_answer(copy, "Cats sleep all day.") == "a- d- h- b-"
+    assert checked_answer(copy, "") == "a- d- h- b-"
+
+
+def test_eft_judgment_solves_then_checks_then_scores():
+    d = build_synthetic(seed=0, n_ift=10, n_eft=40)
+    for r in d["eft"]:
+        answer, marks, _, score = r["judgment"].split("\n")
+        task = parse_task(r["prompt"])
+        assert answer == task.answer
+        assert [m[:-1] for m in marks.split()][: len(answer.split())] == answer.split()
+        assert ("-" in marks) == (int(r["score"]) < 4)

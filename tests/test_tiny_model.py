@@ -50,7 +50,9 @@ def test_base_model_tokenizer_gets_srlm_template_and_role_tokens(tmp_path):
 
     raw = Tokenizer(models.BPE())
     raw.pre_tokenizer = pre_tokenizers.ByteLevel()
-    raw.train_from_iterator(["hello world"] * 10, trainers.BpeTrainer(vocab_size=300, special_tokens=["</s>"]))
+    raw.train_from_iterator(
+        ["hello world"] * 10, trainers.BpeTrainer(vocab_size=300, special_tokens=["</s>"])
+    )
     PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="</s>").save_pretrained(tmp_path)
     tok = load_tokenizer(tmp_path, "srlm")
     assert {"<|user|>", "<|assistant|>", "<|end|>"} <= set(tok.get_vocab())

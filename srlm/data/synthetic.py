@@ -27,7 +27,7 @@ from dataclasses import dataclass
 LOWER = "abcdefgh"
 # Bump when the world's data change for the same config (it is part of every store key built
 # on synthetic data or the tiny model's corpus).
-WORLD_VERSION = 5
+WORLD_VERSION = 6
 CORPUS_VERSION = 2  # the same for M0's pretraining corpus
 
 # family -> (phrasings, transduction). The phrasing is part of the prompt; the oracle parses it back.
@@ -69,15 +69,17 @@ JUSTIFICATIONS = {
     0: "The response is empty.",
 }
 
-# (grade, padded) kinds of EFT responses, drawn uniformly: style independent of correctness, as in
-# what a policy writes (a padded answer is not more often right than a concise one). A judge that
-# cannot verify an answer then learns no bias for padding (v3 taught "padded = 4", always right).
+# (grade, padded) kinds of EFT responses, drawn uniformly. Style is independent of correctness, as
+# in what a policy writes (a padded answer is not more often right than a concise one), so a judge
+# learns no bias for padding (v3 taught "padded = 4", always right). Concise right and near-miss
+# answers, what the policy's candidates mostly are, come 3 and 2 times as often: measured on M1's
+# own candidates, this lifted the share of AIFT pairs whose chosen answer is truly better.
 EFT_KINDS = (
-    (5, False),
+    *[(5, False)] * 3,
+    *[(3, False)] * 2,
+    *[(2, False)] * 2,
     (4, True),
-    (3, False),
     (3, True),
-    (2, False),
     (2, True),
     (1, False),
     (0, False),
@@ -202,15 +204,31 @@ class SyntheticWorld:
         raise RuntimeError(f"could not draw a grade-{target_grade} response for {task.prompt!r}")
 
 
-def judgment_text(score: int, task: Task) -> str:
-    """The EFT target: a short justification, then the paper's "Score: N" line.
+def checked_answer(task: Task, response: str) -> str:
+    """The answer's letters, each marked + where the response has it at that place, else -.
 
-    The justification first solves the task, then compares: the judge works out the answer
-    itself before it grades (its policy skill at work). Without this the tiny judge guessed
-    correctness from the surface and preferred padded answers (a length bias that DPO then
-    amplified).
+    ``a+ d+ h- b-`` for the answer "a d h b" and the response "a d f h"; a trailing ``_-`` when
+    the response is longer. The response's letters are its run closest to the answer.
     """
-    return f"{task.answer}\n{JUSTIFICATIONS[score]}\nScore: {score}"
+    answer = task.answer.split()
+    runs = _LETTER_RUN.findall(response)
+    best = max(runs, key=lambda r: (_overlap(r.split(), answer), len(r))).split() if runs else []
+    marks = [f"{c}{'+' if i < len(best) and best[i] == c else '-'}" for i, c in enumerate(answer)]
+    return " ".join(marks + (["_-"] if len(best) > len(answer) else []))
+
+
+def judgment_text(score: int, task: Task, response: str) -> str:
+    """The EFT target: the judge solves the task, checks the response letter by letter, justifies
+    in one sentence and ends with the paper's "Score: N" line.
+
+    A tiny judge cannot compare two strings in one step (TINY_JUDGE.md: its verdicts stayed at
+    chance); solving first and marking each letter turns the comparison into small local steps
+    it learns in SFT (measured on M1's own candidates: truly-better chosen answers in AIFT pairs
+    0.33 -> ~0.6 with the other changes of world version 6).
+    """
+    return (
+        f"{task.answer}\n{checked_answer(task, response)}\n{JUSTIFICATIONS[score]}\nScore: {score}"
+    )
 
 
 def build_synthetic(
@@ -244,12 +262,13 @@ def build_synthetic(
     for _ in range(n_eft):
         t = world.task()
         g, padded = world.rng.choice(EFT_KINDS)
+        response = world.response(t, g, padded)
         eft.append(
             {
                 "id": _stable_id("eft", t.prompt),
                 "prompt": t.prompt,
-                "response": world.response(t, g, padded),
-                "judgment": judgment_text(g, t),
+                "response": response,
+                "judgment": judgment_text(g, t, response),
                 "score": float(g),
             }
         )

@@ -13,9 +13,11 @@ that prefix once (batch 1), copies its KV cache to the batch and prefills only t
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
 from srlm.generation.base import Sampling, apply_stop
 
@@ -64,26 +66,32 @@ class HFGenerator:
     def _generate_batch(
         self, batch: list[list[int]], s: Sampling, gen: torch.Generator
     ) -> list[str]:
-        device = self.model.device
+        """Decode a batch; rows that finished leave it, so the rest decode without them."""
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
-        logits, cache, mask, positions = self._prefill(batch)
+        logits, cache, mask, positions = self._prefill(batch, room=s.max_new_tokens)
         if s.n > 1:
             cache.batch_repeat_interleave(s.n)
             logits = logits.repeat_interleave(s.n, dim=0)
             mask = mask.repeat_interleave(s.n, dim=0)
             positions = positions.repeat_interleave(s.n, dim=0)
         rows = logits.size(0)
+        tokens = torch.full((rows, s.max_new_tokens), pad, dtype=torch.long)
+        alive = torch.arange(rows)  # the original row of each row still decoding
+        finished = torch.zeros(rows, dtype=torch.bool, device=logits.device)
         next_pos = positions[:, -1:] + 1
-        finished = torch.zeros(rows, dtype=torch.bool, device=device)
-        generated = []
         for step in range(s.max_new_tokens):
             token = _sample(logits.float(), s, gen)
             token = torch.where(finished, torch.full_like(token, pad), token)
-            generated.append(token)
+            tokens[alive, step] = token.cpu()
             finished |= token == eos
             if bool(finished.all()) or step == s.max_new_tokens - 1:
                 break
-            mask = torch.cat([mask, (~finished).long().unsqueeze(1)], dim=1)
+            if int(finished.sum()) * 8 >= len(alive):  # drop finished rows (a copy of the cache)
+                keep = (~finished).nonzero().squeeze(1)
+                cache.batch_select_indices(keep)
+                alive, token, finished = alive[keep.cpu()], token[keep], finished[keep]
+                mask, next_pos = mask[keep], next_pos[keep]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             out = self.model(
                 input_ids=token.unsqueeze(1),
                 attention_mask=mask,
@@ -92,16 +100,15 @@ class HFGenerator:
                 use_cache=True,
             )
             cache, logits, next_pos = out.past_key_values, out.logits[:, -1, :], next_pos + 1
-        tokens = torch.stack(generated, dim=1).tolist()
         texts = []
-        for row in tokens:
+        for row in tokens.tolist():
             row = row[: row.index(eos)] if eos in row else row
             row = [t for t in row if t != pad]
             self.tokens_generated += len(row)
             texts.append(apply_stop(self.tokenizer.decode(row, skip_special_tokens=True), s.stop))
         return texts
 
-    def _prefill(self, batch: list[list[int]]):
+    def _prefill(self, batch: list[list[int]], room: int = 0):
         """Prefill a batch: last-token logits, the KV cache, the attention mask and positions.
 
         With a shared prefix of ``shared`` tokens the layout is [prefix][left pad][suffix]: the
@@ -114,10 +121,10 @@ class HFGenerator:
         if self.prefix_reuse and len(batch) > 1:
             shared = min(_common_prefix_len(batch), min(map(len, batch)) - 1)
             shared = shared if shared >= self.min_prefix else 0
-        cache = None
+        cache = ReservedCache(room)
         if shared:
             prefix = torch.tensor([batch[0][:shared]], device=device)
-            cache = self.model(input_ids=prefix, use_cache=True).past_key_values
+            self.model(input_ids=prefix, past_key_values=cache, use_cache=True)
             cache.batch_repeat_interleave(len(batch))
             self.tokens_prefilled += shared
         suffixes = [seq[shared:] for seq in batch]
@@ -139,6 +146,68 @@ class HFGenerator:
         )
         self.tokens_prefilled += sum(map(len, suffixes))
         return out.logits[:, -1, :], out.past_key_values, mask, positions
+
+
+class _ReservedLayer(DynamicLayer):
+    """A KV-cache layer with spare room: a decode step writes its token in place.
+
+    ``DynamicLayer`` re-concatenates the whole cache every step; at 192 rows x ~450 tokens that
+    copy was 85% of a CPU decode step (benchmarks/README.md). Here the keys and values live in a
+    buffer with ``room`` free slots and the model sees views of its filled part.
+    """
+
+    def __init__(self, room: int = 0):
+        super().__init__()
+        self.room, self.length = room, 0
+        self._k = self._v = None
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        self.dtype, self.device = key_states.dtype, key_states.device
+        self.is_initialized = True
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        n = key_states.shape[-2]
+        if self._k is None or self.length + n > self._k.shape[-2]:
+            self._k = self._grown(self._k, key_states, self.length + n + self.room)
+            self._v = self._grown(self._v, value_states, self.length + n + self.room)
+        self._k[..., self.length : self.length + n, :] = key_states
+        self._v[..., self.length : self.length + n, :] = value_states
+        self.length += n
+        self._views()
+        return self.keys, self.values
+
+    def _grown(self, old: torch.Tensor | None, new: torch.Tensor, size: int) -> torch.Tensor:
+        buf = new.new_empty((*new.shape[:-2], size, new.shape[-1]))
+        if old is not None:
+            buf[..., : self.length, :] = old[..., : self.length, :]
+        return buf
+
+    def _views(self) -> None:
+        self.keys = self._k[..., : self.length, :]
+        self.values = self._v[..., : self.length, :]
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.length:
+            self._k = self._k.repeat_interleave(repeats, dim=0)
+            self._v = self._v.repeat_interleave(repeats, dim=0)
+            self._views()
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.length:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self._views()
+
+
+class ReservedCache(DynamicCache):
+    """A ``DynamicCache`` of ``_ReservedLayer``s, each with ``room`` free slots."""
+
+    def __init__(self, room: int = 0):
+        Cache.__init__(self, layer_class_to_replicate=partial(_ReservedLayer, room))
 
 
 def _common_prefix_len(seqs: list[list[int]]) -> int:

@@ -27,7 +27,13 @@ def judge_sampling(judge: Judge, seed: int) -> Sampling:
 
 
 def judge_responses(
-    generator: Generator, tokenizer, judge: Judge, items: list[dict], log: RowLog, seed: int = 0
+    generator: Generator,
+    tokenizer,
+    judge: Judge,
+    items: list[dict],
+    log: RowLog,
+    seed: int = 0,
+    chunk_size: int = 256,
 ) -> list[dict]:
     sampling = judge_sampling(judge, seed)
 
@@ -43,7 +49,7 @@ def judge_responses(
             )
         return rows
 
-    return resumable_map(items, batch, log)
+    return resumable_map(items, batch, log, chunk_size)
 
 
 def parse_stats(

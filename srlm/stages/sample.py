@@ -12,7 +12,12 @@ from srlm.models.loading import chat_prompt
 
 
 def sample_candidates(
-    generator: Generator, tokenizer, prompts: list[dict], sampling: Sampling, log: RowLog
+    generator: Generator,
+    tokenizer,
+    prompts: list[dict],
+    sampling: Sampling,
+    log: RowLog,
+    chunk_size: int = 256,
 ) -> list[dict]:
     def batch(items: list[dict]) -> list[dict]:
         outs = generator.generate([chat_prompt(tokenizer, it["prompt"]) for it in items], sampling)
@@ -20,4 +25,4 @@ def sample_candidates(
             {"id": it["id"], "prompt": it["prompt"], "candidates": o} for it, o in zip(items, outs)
         ]
 
-    return resumable_map(prompts, batch, log)
+    return resumable_map(prompts, batch, log, chunk_size)
