@@ -166,6 +166,22 @@ def fastest(repeats: int, fn, *args, **kwargs) -> Run:
     return min((fn(*args, **kwargs) for _ in range(repeats)), key=lambda r: r.seconds)
 
 
+def transformers_sample(model, tok, enc, s: Sampling, n: int) -> torch.Tensor:
+    """``model.generate`` with the stage's sampling values (top-k off, as srlm samples)."""
+    with torch.inference_mode():
+        return model.generate(
+            **enc,
+            do_sample=True,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=0,
+            max_new_tokens=s.max_new_tokens,
+            num_return_sequences=n,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+
+
 def run_transformers_generate(model, tok, prompts, s: Sampling, batch_size: int) -> Run:
     """``model.generate(num_return_sequences=n)``: prompts copied n times before the prefill."""
     prefilled = generated = 0
@@ -175,18 +191,7 @@ def run_transformers_generate(model, tok, prompts, s: Sampling, batch_size: int)
         enc = tok(chunk, return_tensors="pt", add_special_tokens=False, padding=True)
         enc = enc.to(model.device)
         torch.manual_seed(s.seed)
-        with torch.inference_mode():
-            out = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=s.temperature,
-                top_p=s.top_p,
-                top_k=0,
-                max_new_tokens=s.max_new_tokens,
-                num_return_sequences=s.n,
-                pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id,
-            )
+        out = transformers_sample(model, tok, enc, s, s.n)
         prefilled += s.n * int(enc["attention_mask"].sum())
         for row in out[:, enc["input_ids"].shape[1] :].tolist():
             row = row[: row.index(tok.eos_token_id)] if tok.eos_token_id in row else row
@@ -263,17 +268,7 @@ def judging(model, tok, n_items: int, max_new: int, repeats: int) -> None:
 def peer_generate(model, tok, prompt: str, s: Sampling) -> str:
     """One ``model.generate`` call for one prompt and one sample: the loop peer reproductions run."""
     enc = tok(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
-    with torch.inference_mode():
-        out = model.generate(
-            **enc,
-            do_sample=True,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            top_k=0,
-            max_new_tokens=s.max_new_tokens,
-            pad_token_id=tok.pad_token_id,
-            eos_token_id=tok.eos_token_id,
-        )
+    out = transformers_sample(model, tok, enc, s, 1)
     return tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 

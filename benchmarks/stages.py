@@ -3,7 +3,10 @@
     python benchmarks/stages.py [RUNS_DIR ...]   (default: runs/*/*/stages.json)
 
 Only executed entries count: a stage found in the store cost nothing in that run. Prints one
-Markdown table per run, stages in the order they first ran; nothing is run here.
+Markdown table per run, stages in the order they first ran, then, for several runs (a sweep),
+what sharing the store saved: per stage, the runs that needed it and the times it was computed,
+and the seconds with sharing against the seconds had every run computed what it needed itself.
+Nothing is run here.
 """
 
 from __future__ import annotations
@@ -28,14 +31,40 @@ def stage_table(entries: list[dict]) -> tuple[list[list], float]:
     return rows, total
 
 
+def sharing_table(runs: list[list[dict]]) -> str:
+    """What the store's sharing saved across runs (every key computed once somewhere in them)."""
+    cost = {(e["stage"], e["key"]): float(e["seconds"]) for r in runs for e in r if e["executed"]}
+    needed: dict[str, int] = {}
+    computed: dict[str, int] = {}
+    alone = 0.0
+    for r in runs:
+        for stage, key in {(e["stage"], e["key"]) for e in r}:  # once per run, as a lone run would
+            needed[stage] = needed.get(stage, 0) + 1
+            alone += cost.get((stage, key), 0.0)
+    for stage, _ in cost:
+        computed[stage] = computed.get(stage, 0) + 1
+    shared = sum(cost.values())
+    rows = [[stage, needed[stage], computed.get(stage, 0)] for stage in needed]
+    missing = sum((e["stage"], e["key"]) not in cost for r in runs for e in r)
+    note = f" ({missing} entries computed outside these runs count 0 s)" if missing else ""
+    return (
+        table(["stage", "outputs needed (summed over runs)", "outputs computed"], rows)
+        + f"\n\n{len(runs)} runs: {shared:.0f} s of stage work with the shared store, "
+        f"{alone:.0f} s if each run computed every stage it needs itself "
+        f"({alone / max(shared, 1e-9):.1f}x){note}.\n"
+    )
+
+
 def main() -> None:
     roots = [Path(a) for a in sys.argv[1:]] or [REPO / "runs"]
     files = sorted(f for root in roots for f in root.glob("**/stages.json"))
     if not files:
         print("no stages.json under " + ", ".join(map(str, roots)) + ": finish a run first")
         return
+    runs = []
     for f in files:
         entries = json.loads(f.read_text())
+        runs.append(entries)
         rows, total = stage_table(entries)
         cached = sum(not e.get("executed") for e in entries)
         print(f"### {show(f.parent)}\n")
@@ -45,6 +74,10 @@ def main() -> None:
             "stage's time is bound by what it runs: generation stages by decode steps (see "
             "benchmarks/generation.py), training by optimizer steps (benchmarks/training.py).\n"
         )
+
+    if len(runs) > 1:
+        print("### Sharing across these runs\n")
+        print(sharing_table(runs))
 
 
 if __name__ == "__main__":

@@ -239,9 +239,27 @@ def train_dpo(
 
 
 def _last_checkpoint(ckpt_dir: Path) -> str | None:
-    """Resume an interrupted training run from its last saved checkpoint, if any."""
+    """The newest complete checkpoint of an interrupted training run, if any.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint without a readable one was
+    torn by a kill mid-save: it is removed, and the previous one (kept until the new one is
+    whole, ``save_total_limit=1``) is resumed instead.
+    """
     if not ckpt_dir.is_dir():
         return None
-    from transformers.trainer_utils import get_last_checkpoint
+    import json
+    import shutil
 
-    return get_last_checkpoint(str(ckpt_dir))
+    found = sorted(
+        (p for p in ckpt_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+        key=lambda p: int(p.name.split("-")[-1]),
+        reverse=True,
+    )
+    for path in found:
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            return str(path)
+        except (OSError, ValueError):
+            log.warning("removing the torn checkpoint %s (killed while it was saved)", path)
+            shutil.rmtree(path, ignore_errors=True)
+    return None

@@ -74,3 +74,17 @@ def test_training_in_a_child_process(tiny_m0, tmp_path):
     assert AutoModelForCausalLM.from_pretrained(tmp_path / "m") is not None
     cmd = launch_command(2, "conf/train/deepspeed/zero3.json", ["spec.json"])
     assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and "--use_deepspeed" in cmd
+
+
+def test_a_checkpoint_torn_by_a_kill_is_skipped(tmp_path):
+    from srlm.training import _last_checkpoint
+
+    whole, torn = tmp_path / "checkpoint-5", tmp_path / "checkpoint-10"
+    whole.mkdir()
+    (whole / "trainer_state.json").write_text('{"global_step": 5}')
+    torn.mkdir()
+    (torn / "model.safetensors").write_text("half")
+    assert _last_checkpoint(tmp_path) == str(whole)
+    assert not torn.exists()
+    (whole / "trainer_state.json").write_text('{"global_st')  # torn mid-write
+    assert _last_checkpoint(tmp_path) is None
