@@ -864,10 +864,14 @@ def write_plots(runs: Sequence[Run], out: Path) -> list[tuple[str, str]]:
                 lines.append((run.label, points))
         if not lines:
             continue
-        fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-        for label, points in lines:
+        fig, ax = plt.subplots(figsize=(9.6, 4.4), dpi=100)
+        colors = plt.get_cmap("tab20").colors
+        for i, (label, points) in enumerate(lines):
             xs, ys = zip(*points)
-            ax.plot(xs, ys, marker="o", label=label)
+            style = ("-", "--", ":", "-.")[(i // len(colors)) % 4]  # 21+ runs: vary the dash too
+            ax.plot(
+                xs, ys, style, marker="os^Dv"[i % 5], color=colors[i % len(colors)], label=label
+            )
         if paper:
             pts = sorted((0 if m == "sft_baseline" else int(m[1:]), v) for m, v in paper.items())
             xs, ys = zip(*pts)
@@ -876,7 +880,7 @@ def write_plots(runs: Sequence[Run], out: Path) -> list[tuple[str, str]]:
         ax.set_ylabel(ylabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot
         fig.tight_layout()
         fig.savefig(out / f"{stem}.png")
         plt.close(fig)

@@ -4,9 +4,10 @@
 # Paper: §3 (three iterations), Figure 3, Tables 1 and 4 per iteration (PAPER.md §7); §6 names
 #   scaling over iterations as open (PAPER.md §9).
 # Grid: loop.iterations=1,2,3 -> 3 jobs, in runs/iterations/<run_id>/.
-# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): about one 3-iteration run
-#   (~4 min measured): with the shared store, iterations=3 computes everything
-#   and the shorter runs reuse its stages (whichever job gets to a stage first computes it).
+# Cost, embedded default (tiny model, synthetic data, 2 CPU cores, hydra/launcher=joblib), measured
+#   2026-11-21 inside paper_ablations.sh on a fresh store: 10 s after the other sweeps (every stage reused). Alone:
+#   about one 3-iteration run (~7 min with M0): iterations=3 computes everything and the shorter
+#   runs reuse its stages (whichever job gets to a stage first computes it).
 # GPU: add e.g. experiment=one_gpu_lora, or hydra/launcher=slurm.
 # Results: python -m srlm.report runs/iterations (experiments/iterations/README.md).
 set -euo pipefail

@@ -5,9 +5,10 @@
 # Paper: A.4 (PAPER.md §8.3): top-only SFT on 11,254 examples wins 29% vs 30% for the SFT
 #   baseline (no gain); only preference pairs + DPO helped (Figure 3: M2 49.2% vs 14.5%).
 # Grid: pairs=best_worst,top_only -> 2 jobs, in runs/pairs_vs_top_only/<run_id>/.
-# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): measured ~4 min for a fresh default job
-#   (M0 alone is 2 min; ~7 min with a verbatim judge prompt); the jobs share M0, the data, M1, the candidates and the judgments
-#   through the store, so the second job only trains and evaluates.
+# Cost, embedded default (tiny model, synthetic data, 2 CPU cores, hydra/launcher=joblib), measured
+#   2026-11-21 inside paper_ablations.sh on a fresh store: 3 min 20 s for both jobs (M0 already built). The jobs
+#   share M0, the data, M1, the prompts and iteration 1's candidates and judgments through the
+#   store: M1 is trained once.
 # GPU: add e.g. experiment=one_gpu_lora, or hydra/launcher=slurm.
 # Results: python -m srlm.report runs/pairs_vs_top_only (experiments/pairs_vs_top_only/README.md).
 set -euo pipefail

@@ -6,8 +6,9 @@
 #   bash sweeps/paper_ablations.sh experiment=one_gpu_lora hydra/launcher=slurm
 # Paper: PAPER.md §8 (ablations) and §7 (per-iteration results).
 # Grid: 2 + 2 + 2 + 3 + 3 = 12 jobs, each in runs/<sweep name>/<run_id>/.
-# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): roughly 45-60 min in all
-#   (from ~4-7 min per fresh job; the store shares M0, the data and the SFT baseline across sweeps).
+# Cost, embedded default (tiny model, synthetic data, 2 CPU cores, hydra/launcher=joblib): measured
+#   27 min for all 12 jobs on a fresh store (2,539 s of stage work; 6,390 s without the shared
+#   store), 52 s to run it again (nothing computed). Per sweep: see each script.
 # GPU: with experiment=one_gpu_lora expect a few GPU-hours per job; hydra/launcher=slurm runs the
 #   jobs of each sweep in parallel.
 # Results: python -m srlm.report runs (every sweep) or runs/<sweep name> (one).
