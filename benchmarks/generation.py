@@ -273,7 +273,7 @@ def peer_generate(model, tok, prompt: str, s: Sampling) -> str:
 
 
 def self_rewarding_generation(model, tok, n_prompts: int, judge_template: str, backend) -> tuple:
-    """N=4 candidates per prompt, then k=3 judgments per candidate: (seconds, tokens, calls)."""
+    """N=4 candidates per prompt, then k=3 judgments per candidate: (seconds, tokens, texts)."""
     world = SyntheticWorld(seed=3)
     judge = Judge(template=judge_template)
     tasks = [world.task().prompt for _ in range(n_prompts)]
@@ -305,16 +305,16 @@ def versus_peer_loop(model, tok, n_prompts: int, judge_template: str, repeats: i
         key=lambda r: r[0],
     )
     theirs = self_rewarding_generation(model, tok, n_prompts, judge_template, peer)
-    rows = [
-        ["srlm HF backend (batch 64, n/k from one prefill, prefix reuse)", ours[2] // 4, *ours],
-        ["peer loop: model.generate per prompt and sample", theirs[2], *theirs],
-    ]
-    rows = [[m, calls, f"{sec:.2f}", tokens, tokens / sec] for m, calls, sec, tokens, _ in rows]
+    modes = {
+        "srlm HF backend (batch 64, n/k from one prefill, prefix reuse)": ours,
+        "peer loop: model.generate per prompt and sample": theirs,
+    }
+    rows = [[m, texts, f"{sec:.2f}", n, n / sec] for m, (sec, n, texts) in modes.items()]
     print(
         f"\n### Candidates + judging vs the peer loop: {n_prompts} prompts x 4 candidates x "
         f"3 judgments ({judge_template})\n"
     )
-    print(table(["mode", "generate calls", "seconds", "generated tokens", "tok/s"], rows))
+    print(table(["mode", "texts generated", "seconds", "generated tokens", "tok/s"], rows))
     speedup = (ours[1] / ours[0]) / (theirs[1] / theirs[0])
     print(
         f"\nsrlm vs the peer loop: **{speedup:.1f}x** generated tokens/s on the same model and "
