@@ -81,3 +81,34 @@ def test_eft_judgment_solves_then_checks_then_scores():
         assert answer == task.answer
         assert [m[:-1] for m in marks.split()][: len(answer.split())] == answer.split()
         assert ("-" in marks) == (int(r["score"]) < 4)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_near_misses_are_wrong_with_the_grade_asked(family):
+    world = SyntheticWorld(3)
+    task = Task(family, ("c", "a", "h", "d"))
+    found = 0
+    for target in (2, 3):
+        for _ in range(20):
+            text = world.near_miss(task, target)
+            if text is not None:
+                found += 1
+                assert text != task.answer and grade(task, text) == target
+    assert found  # every family has some mistake of grade 2 or 3
+
+
+def test_comparison_documents_mark_the_expected_letters_against_the_text():
+    from srlm.data.synthetic import checked_answer, pretraining_corpus
+
+    docs = [d for d in pretraining_corpus(0, 400, compare_every=2) if d.startswith("Text: ")]
+    assert 150 <= len(docs) <= 200  # every 2nd document, bar the task lists
+    kinds = set()
+    for doc in docs:
+        text_line, expected_line, marks = doc.split("\n")
+        text, expected = text_line[len("Text: ") :], expected_line[len("Expected: ") :]
+        task = Task("copy", tuple(expected.split()))  # "copy": its answer is the letters given
+        assert marks == checked_answer(task, text)
+        kinds.add("-" in marks)
+        assert "Score" not in doc
+    assert kinds == {True, False}  # right texts and wrong ones
+    assert not any(d.startswith("Text: ") for d in pretraining_corpus(0, 400))  # off by default

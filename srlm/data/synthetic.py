@@ -28,7 +28,7 @@ LOWER = "abcdefgh"
 # Bump when the world's data change for the same config (it is part of every store key built
 # on synthetic data or the tiny model's corpus).
 WORLD_VERSION = 6
-CORPUS_VERSION = 2  # the same for M0's pretraining corpus
+CORPUS_VERSION = 2  # the same for M0's pretraining corpus and its build
 
 # family -> (phrasings, transduction). The phrasing is part of the prompt; the oracle parses it back.
 FAMILIES: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]]]] = {
@@ -203,6 +203,51 @@ class SyntheticWorld:
                 return text
         raise RuntimeError(f"could not draw a grade-{target_grade} response for {task.prompt!r}")
 
+    def near_miss(self, task: Task, target_grade: int) -> str | None:
+        """A wrong answer of the kind a policy writes (another family's transduction of the
+        letters, neighbours swapped, rotated, reversed, a letter dropped or doubled) whose grade
+        is ``target_grade``; None when no such mistake has that grade."""
+        answer = task.answer.split()
+        upper = task.family == "upper"
+        options = [
+            [c.upper() for c in fn(list(task.letters))] if upper else fn(list(task.letters))
+            for family, (_, fn) in FAMILIES.items()
+            if family != task.family
+        ]
+        if len(answer) >= 2:
+            i, j = self.rng.randrange(len(answer) - 1), self.rng.randrange(len(answer))
+            swapped = list(answer)
+            swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
+            options += [
+                swapped,
+                answer[1:] + answer[:1],
+                answer[::-1],
+                answer[:-1],
+                answer[:j] + answer[j : j + 1] + answer[j:],
+                answer[:j] + answer[j + 1 :],
+            ]
+        self.rng.shuffle(options)
+        for letters in options:
+            text = " ".join(letters)
+            if letters and text != task.answer and grade(task, text) == target_grade:
+                return text
+        return None
+
+    def comparison_document(self) -> str:
+        """A text, the letters expected, and each expected letter marked by whether the text has
+        it there: proofreading, the kind of text a base model has seen (no grade, no score)."""
+        task = self.task(unique=False)
+        r = self.rng.random()
+        if r < 0.35:
+            text = task.answer
+        else:
+            wrong = self.rng.choice([2, 3])
+            near = self.near_miss(task, wrong) if r < 0.75 else None
+            text = near or self.response(task, wrong)
+        if self.rng.random() < 0.25:
+            text = self.pad(text)
+        return f"Text: {text}\nExpected: {task.answer}\n{checked_answer(task, text)}"
+
 
 def checked_answer(task: Task, response: str) -> str:
     """The answer's letters, each marked + where the response has it at that place, else -.
@@ -299,16 +344,30 @@ def build_synthetic(
 
 
 def pretraining_corpus(
-    seed: int, n_documents: int, tasks_per_list: int = 9, list_every: int = 10, chat_every: int = 2
+    seed: int,
+    n_documents: int,
+    tasks_per_list: int = 9,
+    list_every: int = 10,
+    chat_every: int = 2,
+    compare_every: int = 0,
 ) -> list[str]:
-    """Text for M0's brief pretraining: solved tasks, some as chat turns, and numbered task lists.
+    """Text for M0's brief pretraining: solved tasks, some as chat turns, numbered task lists
+    and letter-by-letter comparisons.
 
     Like web text that holds dialogues, part of the solved tasks are written in the chat format
     (``<|user|>`` ... ``<|assistant|>`` ...; the trailing EOS is added by the trainer): without
     it SFT meets the role tokens untrained and the tiny model forgets its tasks (73% -> 34%
     greedy accuracy). The task lists (the Self-Instruct layout) let M0 continue "9." with a new
     task, so the base model can serve as the fixed Self-Instruct generator. M0 never sees a
-    judgment or a padded answer.
+    judgment, a grade or a score.
+
+    ``compare_every=N`` makes every Nth document a comparison
+    (``SyntheticWorld.comparison_document``): what a real base model brings to judging, checking
+    a text against what was expected. Off by default, since it did not help reliably (measured
+    once each, 2 cores): M0 marked 57% of letters right with a quarter of the corpus, 71-92%
+    with half (two corpus draws); with half, M0 takes 200 s instead of 133 s, and the default
+    loop's AIFT pair truth was 0.49 / 0.31 (M1 / M2) against 0.58 / 0.58 without, though one
+    draw's M1 reached 0.75 on the shipped M1's candidates. Worth trying with more pretraining.
     """
     world = SyntheticWorld(seed + 7919)
     docs = []
@@ -318,6 +377,8 @@ def pretraining_corpus(
                 f"{j}. {world.task(unique=False).prompt}" for j in range(1, tasks_per_list + 1)
             ]
             docs.append("Come up with a series of tasks:\n" + "\n".join(lines))
+        elif compare_every and i % compare_every == compare_every - 1:
+            docs.append(world.comparison_document())
         else:
             t = world.task(unique=False)
             if chat_every and i % chat_every == 0:

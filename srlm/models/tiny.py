@@ -74,6 +74,7 @@ def build_tiny_model(
     intermediate_size: int = 384,
     max_position_embeddings: int = 1024,
     corpus_documents: int = 10000,
+    corpus_compare_every: int = 0,
     pretrain_steps: int = 2400,
     pretrain_batch_size: int = 32,
     pretrain_lr: float = 1e-3,
@@ -85,7 +86,7 @@ def build_tiny_model(
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
-    docs = pretraining_corpus(seed, corpus_documents)
+    docs = pretraining_corpus(seed, corpus_documents, compare_every=corpus_compare_every)
     # The judge and Self-Instruct wording goes into the tokenizer corpus (not into pretraining),
     # so the paper's long prompts tokenize compactly.
     prompt_texts = [
