@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from generation import REPO, show, table
@@ -34,17 +35,12 @@ def stage_table(entries: list[dict]) -> tuple[list[list], float]:
 def sharing_table(runs: list[list[dict]]) -> str:
     """What the store's sharing saved across runs (every key computed once somewhere in them)."""
     cost = {(e["stage"], e["key"]): float(e["seconds"]) for r in runs for e in r if e["executed"]}
-    needed: dict[str, int] = {}
-    computed: dict[str, int] = {}
-    alone = 0.0
-    for r in runs:
-        for stage, key in {(e["stage"], e["key"]) for e in r}:  # once per run, as a lone run would
-            needed[stage] = needed.get(stage, 0) + 1
-            alone += cost.get((stage, key), 0.0)
-    for stage, _ in cost:
-        computed[stage] = computed.get(stage, 0) + 1
+    per_run = [{(e["stage"], e["key"]) for e in r} for r in runs]  # once per run, as alone
+    needed = Counter(stage for outputs in per_run for stage, _ in outputs)
+    computed = Counter(stage for stage, _ in cost)
+    alone = sum(cost.get(output, 0.0) for outputs in per_run for output in outputs)
     shared = sum(cost.values())
-    rows = [[stage, needed[stage], computed.get(stage, 0)] for stage in needed]
+    rows = [[stage, needed[stage], computed[stage]] for stage in needed]
     missing = sum((e["stage"], e["key"]) not in cost for r in runs for e in r)
     note = f" ({missing} entries computed outside these runs count 0 s)" if missing else ""
     return (

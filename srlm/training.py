@@ -7,8 +7,10 @@ Examples arrive as chat messages; the loss covers assistant tokens only.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -247,9 +249,6 @@ def _last_checkpoint(ckpt_dir: Path) -> str | None:
     """
     if not ckpt_dir.is_dir():
         return None
-    import json
-    import shutil
-
     found = sorted(
         (p for p in ckpt_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
         key=lambda p: int(p.name.split("-")[-1]),
