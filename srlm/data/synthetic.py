@@ -69,11 +69,12 @@ JUSTIFICATIONS = {
     0: "The response is empty.",
 }
 
-# (grade, padded) kinds of EFT responses, drawn uniformly from this tuple. Style is independent
-# of correctness, as in what a policy writes (a padded answer is not more often right than a
-# concise one), so a judge learns no bias for padding (v3 taught "padded = 4", always right). Concise right and near-miss
-# answers, what the policy's candidates mostly are, come 3 and 2 times as often: measured on M1's
-# own candidates, this lifted the share of AIFT pairs whose chosen answer is truly better.
+# (grade, padded) kinds of EFT responses, drawn uniformly from this tuple. Style is independent of
+# correctness, as in what a policy writes (a padded answer is not more often right than a concise
+# one), so a judge learns no bias for padding (v3 taught "padded = 4", always right). Concise right
+# and near-miss answers, what the policy's candidates mostly are, come 3 and 2 times as often:
+# measured on M1's own candidates, this lifted the share of AIFT pairs whose chosen answer is truly
+# better.
 EFT_KINDS = (
     *[(5, False)] * 3,
     *[(3, False)] * 2,
