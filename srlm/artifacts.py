@@ -1,8 +1,7 @@
 """The content-addressed stage store: atomic outputs, done markers, row-level resume, locks.
 
-A stage's key is a hash of everything its output depends on (the config values it reads and the
-keys of its inputs), so identical work is found again by any run or any job of a sweep:
-``<store>/<stage>/<key>/``. The ``_done.json`` marker is written last; a stage without it is
+A stage's key is a hash of everything its output depends on (``srlm.keys``), so identical work is
+found again by any run or any job of a sweep: ``<store>/<stage>/<key>/``. The ``_done.json`` marker is written last; a stage without it is
 redone, and its append-only JSONL files let an interrupted generation continue row by row.
 A file lock per key makes two jobs that need the same stage at the same time compute it once.
 """
@@ -10,7 +9,6 @@ A file lock per key makes two jobs that need the same stage at the same time com
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import logging
 import os
@@ -25,11 +23,6 @@ from filelock import FileLock
 logger = logging.getLogger(__name__)
 
 DONE = "_done.json"
-
-
-def stable_hash(material: Any, length: int = 16) -> str:
-    blob = json.dumps(material, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -78,7 +71,10 @@ class RowLog:
         self.rows: dict[str, dict] = {}
         if path.exists():
             good = []
-            for line in path.read_text(encoding="utf-8").splitlines():
+            # split on "\n" only: str.splitlines() also splits at U+2028, which JSON leaves raw
+            for line in path.read_text(encoding="utf-8").split("\n"):
+                if not line:
+                    continue
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:
@@ -102,16 +98,16 @@ class RowLog:
 
 
 class Stage:
-    """One unit of work in the store: ``with store.stage(name, material) as st: ...``.
+    """One unit of work in the store: ``with Stage(store, name, key, material) as st: ...``.
 
     Inside the block, ``st.done`` says whether the work exists already; otherwise write into
     ``st.dir`` (``st.partial(name)`` for files that grow row by row) and call ``st.finish()``.
     """
 
-    def __init__(self, store: Path, name: str, material: dict[str, Any]):
+    def __init__(self, store: Path, name: str, key: str, material: dict[str, Any]):
         self.name = name
         self.material = material
-        self.key = stable_hash(material)
+        self.key = key
         self.dir = Path(store) / name / self.key
         self._lock = FileLock(str(Path(store) / name / f"{self.key}.lock"))
         self.executed = False

@@ -1,18 +1,63 @@
 """Typed schemas for the stable parts of the config, registered with Hydra's ConfigStore.
 
 ``conf/config.yaml`` starts its defaults list with ``srlm_schema``, so a misspelt key
-(``loop.iteratons=3``) or a wrong type (``loop.iterations=three``) fails at composition with a
-message naming the key. Component groups (judge, pairs, generation, evaluator, train) stay
+(``loop.iteratons=3``), a wrong type (``loop.iterations=three``) or a value outside a choice
+(``model.builder=nope``: the choices are Enums, which OmegaConf checks) fails at composition
+with a message naming the key. Component groups (judge, pairs, generation, evaluator, train) stay
 untyped here: their ``_target_``'s signature is their schema, and the tests instantiate each.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+
+class Builder(Enum):
+    tiny = "tiny"  # built and pretrained locally (the embedded default)
+    pretrained = "pretrained"  # a hub id or a local checkpoint
+
+
+class Isolation(Enum):
+    inline = "inline"
+    subprocess = "subprocess"  # each training stage in its own process(es)
+
+
+class Ties(Enum):
+    wrong = "wrong"
+    half = "half"
+    skip = "skip"
+
+
+class Correlation(Enum):
+    per_prompt = "per_prompt"
+    pooled = "pooled"
+
+
+class FiveBest(Enum):
+    top_scored = "top_scored"
+    prompts_with_top = "prompts_with_top"
+    all_prompts = "all_prompts"
+
+
+class SelectAgainst(Enum):
+    previous = "previous"  # §3.1.3: each checkpoint vs the one before it, while it wins
+    start = "start"  # each checkpoint vs the model its training started from
+
+
+class LoggerKind(Enum):
+    wandb = "wandb"
+    none = "none"
+
+
+class WandbMode(Enum):
+    online = "online"
+    offline = "offline"
+    disabled = "disabled"
 
 
 @dataclass
@@ -25,8 +70,9 @@ class PathsConfig:
 class ModelConfig:
     name: str = MISSING
     name_or_path: str | None = None
-    builder: str = "tiny"  # tiny | pretrained
+    builder: Builder = Builder.tiny
     dtype: str = "float32"
+    max_length: int | None = None  # its context: train.{sft,dpo}.max_length (None: no cap)
     chat_template: str | None = None
     recipe: Any = None
 
@@ -39,7 +85,7 @@ class LoopConfig:
     temperature: float = 0.7
     top_p: float = 0.9
     max_new_tokens: int = 48
-    isolation: str = "inline"
+    isolation: Isolation = Isolation.inline
     chunk_size: int = 256
 
 
@@ -58,9 +104,9 @@ class SelfInstructConfig:
 
 @dataclass
 class AgreementConfig:
-    ties: str = "wrong"
-    correlation: str = "per_prompt"
-    five_best: str = "top_scored"
+    ties: Ties = Ties.wrong
+    correlation: Correlation = Correlation.per_prompt
+    five_best: FiveBest = FiveBest.top_scored
 
 
 @dataclass
@@ -77,18 +123,29 @@ class AlpacaEvalConfig:
 
 
 @dataclass
+class CheckpointSelectionConfig:
+    enabled: bool = False
+    against: SelectAgainst = SelectAgainst.previous
+    max_prompts: int | None = 253
+    min_margin: float = 0.0
+
+
+@dataclass
 class EvalConfig:
     agreement: AgreementConfig = field(default_factory=AgreementConfig)
     generation: EvalGenerationConfig = field(default_factory=EvalGenerationConfig)
     alpaca_eval: AlpacaEvalConfig = field(default_factory=AlpacaEvalConfig)
+    checkpoint_selection: CheckpointSelectionConfig = field(
+        default_factory=CheckpointSelectionConfig
+    )
 
 
 @dataclass
 class LoggerConfig:
-    kind: str = "none"  # wandb | none
+    kind: LoggerKind = LoggerKind.none
     project: str | None = "srlm"
     entity: str | None = None
-    mode: str = "offline"
+    mode: WandbMode = WandbMode.offline
 
 
 @dataclass

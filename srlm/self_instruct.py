@@ -1,4 +1,4 @@
-"""Self-instruction: new prompts from 8-shot Self-Instruct prompting (paper §3.1.3, PAPER.md §3.1).
+"""Self-instruction: new prompts from 8-shot Self-Instruct prompting (paper §2.2, §3.1.3).
 
 Follows Self-Instruct (Wang et al. 2023, arXiv 2212.10560), reference code
 ``yizhongw/self-instruct self_instruct/bootstrap_instructions.py`` at commit
@@ -9,7 +9,7 @@ the ROUGE-L loop in ``__main__``). Only pure functions live here; the model call
 
 **Template.** The numbered form (``Come up with a series of tasks:\\n1. …\\n8. …\\n9.``) of
 upstream ``encode_prompt(..., classification=False)`` is used, not the ``Task 1:`` form printed in
-the Self-Instruct paper: PAPER.md marks which one Self-Rewarding used as unconfirmed, and the
+the Self-Instruct paper: the Self-Rewarding paper does not say which one it used, and the
 numbered one is what the released code sends, so it is the one whose continuations the
 post-processing below was written for.
 
@@ -27,11 +27,14 @@ seed (upstream would already use 1 machine + 7 seed with a single generated one)
 - ``punctuation``: first character in ``string.punctuation``;
 - ``non_ascii``: first character is not ASCII;
 - ``duplicate``: same text as a seed, existing or accepted instruction after whitespace/case
-  normalisation (not upstream, where ROUGE-L = 1 catches it; counted apart to see it, PEERS.md #16);
+  normalisation (not upstream, where ROUGE-L = 1 catches it; counted apart to see it);
 - ``rouge``: ROUGE-L F-measure ``> 0.7`` against any seed, existing or accepted instruction
   (``rouge_score`` tokenizer without stemming and its LCS, as upstream);
-- ``unparseable``: a continuation that yields no candidate at all (empty, or ``None``, which a
-  caller returns for a continuation cut by max tokens: upstream discards those whole).
+- ``cut_off``: a continuation that stopped at the token limit (``finish_reason == "length"``,
+  see ``srlm.generation.base.Completion``), discarded whole with every task in it, as upstream
+  does (``post_process_gpt3_response`` returns nothing for it): its last task may be cut
+  mid-sentence, and the sampler did not reach a stop string;
+- ``unparseable``: a continuation that yields no candidate at all (empty, or ``None``).
 
 **Deliberate deviation.** Upstream applies ``str.capitalize()`` to each instruction, which also
 lower-cases everything after the first letter ("TCP" -> "tcp"); here only the first character is
@@ -49,6 +52,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from rouge_score import tokenize as rouge_tokenize
 from tqdm.auto import tqdm
+
+from srlm.generation.base import cut_off
 
 # Verbatim from upstream post_process_gpt3_response.
 KEYWORD_BLACKLIST: tuple[str, ...] = (
@@ -69,6 +74,7 @@ KEYWORD_BLACKLIST: tuple[str, ...] = (
 MIN_WORDS_EXCLUSIVE = 3  # upstream: len(inst.split()) <= 3 -> drop
 MAX_WORDS = 150  # upstream: len(inst.split()) > 150 -> drop
 REJECT_REASONS: tuple[str, ...] = (
+    "cut_off",
     "unparseable",
     "too_short",
     "too_long",
@@ -171,7 +177,7 @@ class RougeFilter:
     tokens of the pool are computed once, and an inverted index bounds each LCS by the multiset
     token overlap (F = 2 * LCS / (len_a + len_b) <= 2 * overlap / (len_a + len_b)), so the exact,
     quadratic LCS runs only for pool members that could pass the threshold. Upstream's full scan
-    (a process pool per candidate) is what makes self-instruct dedup slow (PEERS.md #16).
+    (a process pool per candidate) is what makes self-instruct dedup slow.
     """
 
     def __init__(self, instructions: Iterable[str] = (), threshold: float = 0.7) -> None:
@@ -271,7 +277,8 @@ def generate_prompts(
     """Self-Instruct loop: prompt ``generate`` in batches until ``target`` new prompts pass.
 
     Each round builds ``batch_size`` few-shot prompts and makes one ``generate`` call that must
-    return one continuation per prompt (``None`` = discard, e.g. cut by max tokens). Candidates
+    return one continuation per prompt (``None`` = discard; a ``Completion`` whose
+    ``finish_reason`` is "length" is discarded whole and counted as ``cut_off``). Candidates
     are filtered, exact-deduplicated and ROUGE-filtered against seed + ``existing`` + accepted, in
     order; the run stops at ``target`` accepted (later candidates are not examined) or after
     ``max_rounds`` rounds. ``existing`` (prompts kept from earlier runs) also serves as
@@ -279,7 +286,8 @@ def generate_prompts(
 
     Returns ``(records, stats)``: records ``{"id", "prompt", "round"}`` (rounds count from 1), and
     stats ``{"generated", "accepted", "rejected": {reason: n}, "rounds", "continuations"}`` with
-    ``generated`` = examined candidates + unparseable continuations = accepted + sum(rejected).
+    ``generated`` = examined candidates + cut-off and unparseable continuations = accepted +
+    sum(rejected).
     Deterministic given ``rng``'s state and a deterministic ``generate``.
     """
     seed = list(seed_instructions)
@@ -316,6 +324,10 @@ def generate_prompts(
             for demos, output in zip(shots, outputs):
                 if len(records) >= target:
                     break
+                if cut_off(output):  # upstream: finish_reason == "length" -> discarded whole
+                    stats["generated"] += 1
+                    rejected["cut_off"] += 1
+                    continue
                 candidates = parse_continuation(output, len(demos))
                 if not candidates:
                     stats["generated"] += 1

@@ -20,8 +20,6 @@ from srlm.artifacts import read_json, write_json
 
 log = logging.getLogger(__name__)
 
-MODEL_ORDER = ("sft_baseline",)
-
 
 class Tracker:
     def __init__(self, run_dir: Path, run_info: dict[str, Any], logger_cfg: dict[str, Any]):

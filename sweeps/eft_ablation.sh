@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Question: does training the seed model on EFT (judge) data matter? M1 from IFT+EFT vs M1'
 #   from IFT only, then the same self-rewarding iterations.
-# Paper: A.3, Figure 8 (PAPER.md §8.2, §8.4): without EFT the judge scores cluster and the same
+# Paper: A.3, Figure 8 (docs/protocol.md): without EFT the judge scores cluster and the same
 #   prompts yield 541 / 429 pairs instead of 3,964 / 6,942; M2'/M3' trail M2/M3. EFT does not hurt
 #   instruction following: M1 vs SFT baseline 30.5% / 38.7% / 30.9% (Figure 3, row 1).
 # Grid: data.use_eft=true,false -> 2 jobs, in runs/eft_ablation/<run_id>/.

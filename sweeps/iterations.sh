@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Question: how do quality and judging change with the number of self-rewarding iterations, and
 #   does a run stopped at K iterations end at the same M_K as a longer run?
-# Paper: §3 (three iterations), Figure 3, Tables 1 and 4 per iteration (PAPER.md §7); §6 names
-#   scaling over iterations as open (PAPER.md §9).
+# Paper: §2.4 and §3.2 (three iterations), Figure 3, Tables 1 and 4 per iteration; §6 names
+#   scaling over iterations as open (docs/protocol.md).
 # Grid: loop.iterations=1,2,3 -> 3 jobs, in runs/iterations/<run_id>/.
 # Cost, embedded default (tiny model, synthetic data, 2 CPU cores, hydra/launcher=joblib), measured
 #   2026-11-21 inside paper_ablations.sh on a fresh store: 10 s after the other sweeps (every stage reused). Alone:

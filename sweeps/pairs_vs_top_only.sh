@@ -2,7 +2,7 @@
 # Question: do preference pairs + DPO matter, or is SFT on the self-judged best responses enough?
 #   best_worst (DPO on highest- vs lowest-scored candidates) vs top_only (SFT on candidates the
 #   judge scores 5, ReST / backtranslation style).
-# Paper: A.4 (PAPER.md §8.3): top-only SFT on 11,254 examples wins 29% vs 30% for the SFT
+# Paper: A.4 (docs/protocol.md): top-only SFT on 11,254 examples wins 29% vs 30% for the SFT
 #   baseline (no gain); only preference pairs + DPO helped (Figure 3: M2 49.2% vs 14.5%).
 # Grid: pairs=best_worst,top_only -> 2 jobs, in runs/pairs_vs_top_only/<run_id>/.
 # Cost, embedded default (tiny model, synthetic data, 2 CPU cores, hydra/launcher=joblib), measured

@@ -4,7 +4,7 @@
 #   Tables 1 and 4), seeds (spread). Arguments go to every sweep, e.g.
 #   bash sweeps/paper_ablations.sh hydra/launcher=joblib
 #   bash sweeps/paper_ablations.sh experiment=one_gpu_lora hydra/launcher=slurm
-# Paper: PAPER.md §8 (ablations) and §7 (per-iteration results).
+# Paper: Appendix A.2-A.4 (ablations) and §3.2 (per-iteration results); docs/protocol.md.
 # Grid: 2 + 2 + 2 + 3 + 3 = 12 jobs, each in runs/<sweep name>/<run_id>/.
 # Cost, embedded default (tiny model, synthetic data, 2 CPU cores, hydra/launcher=joblib): measured
 #   27 min for all 12 jobs on a fresh store (2,539 s of stage work; 6,390 s without the shared

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Question: how large is run-to-run variation? The paper reports one run per setting, so a
 #   difference between two settings means little until it exceeds the spread across seeds.
-# Paper: none (PAPER.md §9: one setting, small evaluations); the seed moves data sampling,
+# Paper: none (its §6 names one setting and a small human evaluation); the seed moves data sampling,
 #   self-instruct prompts, candidate sampling, judging and training order.
 # Grid: seed=0,1,2 -> 3 jobs, in runs/seeds/<run_id>/.
 # Cost, embedded default (tiny model, synthetic data, 2 CPU cores, hydra/launcher=joblib), measured

@@ -52,3 +52,31 @@ def tiny_m0(tmp_path_factory) -> Path:
         pretrain_steps=20,
         vocab_size=512,
     )
+
+
+# Test tiers: `pytest -m "not integration"` is the fast tier (no model, no subprocess run of
+# run.py). A test is integration when it uses a model or the CLI, marked here by its fixtures or
+# by its module, so a new test in those files is tiered without thinking about it.
+MODEL_FIXTURES = {"tiny_m0", "session_runs", "smoke_run"}
+INTEGRATION_MODULES = {
+    "test_pipeline",
+    "test_store_keys",
+    "test_training",
+    "test_lora",
+    "test_generation",
+    "test_generation_prefix",
+    "test_tiny_model",
+    "test_deepspeed",
+    "test_sweep",
+    "test_sweeps",
+    "test_slurm",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        uses_cli = code is not None and "run_cli" in code.co_names
+        if module in INTEGRATION_MODULES or MODEL_FIXTURES & set(item.fixturenames) or uses_cli:
+            item.add_marker(pytest.mark.integration)

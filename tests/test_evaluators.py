@@ -79,6 +79,7 @@ class FakeOpenAI:
                     fake.in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                     fake.auth_headers.append(self.headers.get("Authorization", ""))
+                self.counted = True
                 try:
                     time.sleep(fake.delay)
                     if n < len(fake.fail_first):
@@ -89,10 +90,17 @@ class FakeOpenAI:
                     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
                     self._send(200, completion(body["model"], fake.answer(user)))
                 finally:
-                    with fake.lock:
+                    self._done()
+
+            def _done(self) -> None:
+                """Out of flight before the answer is sent: the client may ask again at once."""
+                with fake.lock:
+                    if getattr(self, "counted", False):
                         fake.in_flight -= 1
+                        self.counted = False
 
             def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
+                self._done()
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

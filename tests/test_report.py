@@ -160,7 +160,9 @@ def test_report_tables_and_plots(runs_dir: Path, capsys: pytest.CaptureFixture[s
     assert float(ab["multiple_choice"]["Final vs SFT win %"]) == 35.55
     assert "26.6" in md and "Table 5" in md
 
-    for stem, *_ in report.PLOTS:
+    for stem in report.PLOTS:
+        if stem == "alpaca_eval":  # no run logged an AlpacaEval win rate
+            continue
         png = out / f"{stem}.png"
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 1000, stem
         assert f"]({stem}.png)" in md
@@ -321,7 +323,7 @@ class _FakeApi:
 
 def test_wandb_source_with_fake_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     api = _FakeApi()
-    monkeypatch.setattr(report, "_wandb_api", lambda: api)
+    monkeypatch.setattr("srlm.report.runs._wandb_api", lambda: api)
     out = tmp_path / "out"
     assert report.main(["--wandb", "me/srlm", "--out", str(out)]) == 0
     assert api.paths == ["me/srlm"]
@@ -357,3 +359,125 @@ def test_pairs_ablation_top_only(tmp_path: Path) -> None:
     # best_worst's final model is M3: Figure 3's M3 vs SFT baseline beside it.
     assert rows["best_worst"]["Paper vs SFT win %"] == "62.5"
     assert rows["best_worst"]["AIFT pairs (all)"] == "291"
+
+
+# ------------------------------------------------------------------------------------------
+# Plots: what can be checked without eyes, on the Figure objects the plot functions return
+# ------------------------------------------------------------------------------------------
+
+
+def _texts(fig: Any) -> str:
+    from matplotlib.text import Text
+
+    return "\n".join(t.get_text() for t in fig.findobj(Text))
+
+
+def _line_fig(runs: list[report.Run], stem: str) -> Any:
+    spec = next(s for s in report.plots.LINE_PLOTS if s.stem == stem)
+    return report.line_figure(runs, spec)
+
+
+def _with_evaluator(runs_dir: Path, evaluator: dict[str, Any], alpaca: bool = False) -> None:
+    """Give every fixture run an evaluator config (and AlpacaEval numbers) as the pipeline would."""
+    for path in runs_dir.rglob("summary.json"):
+        if "store" in path.parts or "_hydra" in path.parts:
+            continue
+        data = json.loads(path.read_text())
+        data["run"]["config"]["evaluator"] = evaluator
+        data["run"]["config"]["eval"] = {"alpaca_eval": {"annotators_config": "my_annotator"}}
+        if alpaca:
+            for row in data["rows"]:
+                row["eval/alpaca/win_rate"] = 5.0 + row["iteration"]
+        path.write_text(json.dumps(data))
+
+
+def test_every_figure_has_a_title_and_honest_axes(runs_dir: Path) -> None:
+    _with_evaluator(runs_dir, {"_target_": "srlm.eval.evaluators.OracleEvaluator"}, alpaca=True)
+    runs = report.load_runs(runs_dir)
+    figures = {stem: make(runs) for stem, (_, make) in report.PLOTS.items()}
+    assert set(figures) == {
+        "win_rate",
+        "alpaca_eval",
+        "pairwise_accuracy",
+        "response_length",
+        "num_pairs",
+        "parse_fail_rate",
+    }
+    for stem, fig in figures.items():
+        assert fig is not None, stem
+        assert fig.get_suptitle().strip(), f"{stem}: no title"
+    # Lengths and counts from 0 (the fixture's lengths are 100-175 characters).
+    for stem in ("response_length", "num_pairs"):
+        assert figures[stem].axes[0].get_ylim()[0] == 0, stem
+    # Rates and accuracies on the whole 0-100 % range, whatever the values.
+    for stem in ("alpaca_eval", "pairwise_accuracy", "parse_fail_rate"):
+        assert figures[stem].axes[0].get_ylim() == (0, 100), stem
+    for ax in figures["win_rate"].axes:
+        assert ax.get_xlim() == (0, 100)
+
+
+def test_win_rate_figure_shows_ties_beside_wins(runs_dir: Path) -> None:
+    runs = report.load_runs(runs_dir)
+    fig = report.head_to_head_figure(runs)
+    ours, paper = fig.axes
+    labels = fig.legends[0].get_texts()
+    assert [t.get_text() for t in labels] == ["left model wins", "tie", "right model wins"]
+    # One win, one tie and one loss segment per row; the tie segment starts where the win ends.
+    rows = [t.get_text() for t in ours.get_yticklabels()]
+    assert rows[1] == "judge=additive5: M2 vs SFT baseline"
+    win, tie, loss = (ours.containers[k][1] for k in range(3))
+    widths = (win.get_width(), tie.get_width(), loss.get_width())
+    assert widths == pytest.approx((47.13, 35.0, 17.87))
+    assert tie.get_x() == pytest.approx(47.13)
+    # The paper's Figure 3 is drawn in its own panel, with its judge named.
+    assert paper.containers[1][2].get_width() == pytest.approx(27.7)  # M3 vs SFT: tie
+    assert "Paper, Llama 2 70B" in paper.get_title(loc="left")
+    assert "GPT-4" in paper.get_title(loc="left")
+
+
+def test_judge_labels_come_from_the_run_config(runs_dir: Path) -> None:
+    runs = report.load_runs(runs_dir)
+    # No evaluator in the config: the group choice (evaluator=oracle) names it.
+    assert "judged by oracle" in report.head_to_head_figure(runs).axes[0].get_title(loc="left")
+
+    api = {"_target_": "srlm.eval.evaluators.OpenAIEvaluator", "model": "gpt-4-1106-preview"}
+    _with_evaluator(runs_dir, api, alpaca=True)
+    runs = report.load_runs(runs_dir)
+    h2h = _texts(report.head_to_head_figure(runs))
+    assert "gpt-4-1106-preview via API" in h2h and "oracle" not in h2h
+
+    alpaca = _line_fig(runs, "alpaca_eval")
+    text = _texts(alpaca)
+    assert "AlpacaEval annotator my_annotator" in text
+    # The paper's Table 1 line is there, labelled as the paper's and with its annotator.
+    paper = [line for line in alpaca.axes[0].get_lines() if line.get_label().startswith("paper")]
+    assert len(paper) == 1 and "Llama 2 70B" in paper[0].get_label()
+    assert "GPT-4 annotator" in paper[0].get_label()
+    assert list(paper[0].get_ydata()) == [9.94, 15.38, 20.44]
+
+    # The model's own judge: the runs differ in judge prompt, so each legend entry names it.
+    pairwise = _line_fig(runs, "pairwise_accuracy")
+    legend = [t.get_text() for t in pairwise.legends[0].get_texts()]
+    assert "judge=additive5 [judge: M_t itself, additive5 prompt]" in legend
+    assert any(e.startswith("paper, Llama 2 70B: the model as its own judge") for e in legend)
+    # Every line is in the legend: nothing sits on an axis unlabelled.
+    for stem in ("alpaca_eval", "pairwise_accuracy", "response_length", "parse_fail_rate"):
+        fig = _line_fig(runs, stem)
+        shown = {t.get_text() for t in fig.legends[0].get_texts()}
+        assert {line.get_label() for line in fig.axes[0].get_lines()} <= shown, stem
+
+
+def test_mixed_evaluators_are_named_per_row(runs_dir: Path) -> None:
+    runs = report.load_runs(runs_dir)
+    runs[0].config["evaluator"] = {"_target_": "srlm.eval.evaluators.LocalEvaluator"}
+    runs[0].config["evaluator"]["model_name_or_path"] = "/models/judge-7b"
+    fig = report.head_to_head_figure(runs)
+    rows = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert rows[0].endswith("[local model judge-7b, AlpacaEval prompt]")
+    assert rows[-1].endswith("[oracle (true grade of the synthetic task)]")
+
+
+def test_no_figure_without_data() -> None:
+    run = report.Run("n", "r", {}, [], {}, [{"iteration": 0}], "x")
+    assert report.head_to_head_figure([run]) is None
+    assert all(make([run]) is None for _, make in report.PLOTS.values())

@@ -1,6 +1,6 @@
 """The synthetic world of the embedded default: string transductions a tiny model can learn.
 
-TINY_JUDGE.md measured that a ~1M-parameter model learns string transductions (reverse, sort,
+docs/tiny_world.md: a ~1M-parameter model learns string transductions (reverse, sort,
 first/last letter ...) in minutes but not arithmetic, so every task here is one. Inputs are
 space-separated letters, so a byte-level BPE keeps each letter a token of its own.
 
@@ -267,7 +267,7 @@ def judgment_text(score: int, task: Task, response: str) -> str:
     """The EFT target: the judge solves the task, checks the response letter by letter, justifies
     in one sentence and ends with the paper's "Score: N" line.
 
-    A tiny judge cannot compare two strings in one step (TINY_JUDGE.md: its verdicts stayed at
+    A tiny judge cannot compare two strings in one step (docs/tiny_world.md: its verdicts stayed at
     chance); solving first and marking each letter turns the comparison into small local steps
     it learns in SFT (measured on M1's own candidates: truly-better chosen answers in AIFT pairs
     0.33 -> ~0.6 with the other changes of world version 6).

@@ -69,7 +69,6 @@ option values used); bad input exits 2 with one line naming the file, line and f
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import json
 import math
@@ -80,6 +79,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from srlm.eval.winrate import InputError, read_records
 from srlm.judges import PARSE_POLICIES, parse_score
 
 TIES = ("wrong", "half", "skip")
@@ -238,70 +238,40 @@ def agreement_metrics(
     }
 
 
-class InputError(Exception):
-    """Bad input file: the message is the one line the CLI prints."""
-
-
-def _open_text(path: Path):
-    """Text handle on a plain or gzip file (detected by its magic bytes, not its name)."""
-    with path.open("rb") as f:
-        magic = f.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
-
-
 def read_rows(path: Path, *, parse_policy: str = "last") -> list[dict[str, Any]]:
     """Rows of a judged-responses JSONL file, validated; raises InputError naming line and field."""
     rows: list[dict[str, Any]] = []
-    try:
-        with _open_text(path) as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{where}: not valid JSON ({e.msg})") from None
-                if not isinstance(obj, dict):
-                    raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-                for key in ("prompt_id", "human_rank"):
-                    if key not in obj:
-                        raise InputError(f"{where}: missing field '{key}'")
-                pid = obj["prompt_id"]
-                if isinstance(pid, bool) or not isinstance(pid, (str, int)):
-                    raise InputError(
-                        f"{where}: field 'prompt_id' must be a string or integer, got {json.dumps(pid)}"
-                    )
-                if not _is_number(obj["human_rank"]):
-                    raise InputError(
-                        f"{where}: field 'human_rank' must be a number, got {json.dumps(obj['human_rank'])}"
-                    )
-                if "score" in obj:
-                    score = obj["score"]
-                    if score is not None and not _is_number(score):
-                        raise InputError(
-                            f"{where}: field 'score' must be a number or null, got {json.dumps(score)}"
-                        )
-                elif "judgment" in obj:
-                    text = obj["judgment"]
-                    if text is not None and not isinstance(text, str):
-                        raise InputError(
-                            f"{where}: field 'judgment' must be a string or null, got {json.dumps(text)}"
-                        )
-                    score = parse_score(text, policy=parse_policy)
-                else:
-                    raise InputError(f"{where}: missing field 'score' (or 'judgment')")
-                rows.append({"prompt_id": pid, "human_rank": obj["human_rank"], "score": score})
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a JSONL file") from None
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
-        raise InputError(f"{path}: cannot read ({e})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
+    for where, obj in read_records(path, allow_list=False):
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        for key in ("prompt_id", "human_rank"):
+            if key not in obj:
+                raise InputError(f"{where}: missing field '{key}'")
+        pid = obj["prompt_id"]
+        if isinstance(pid, bool) or not isinstance(pid, (str, int)):
+            raise InputError(
+                f"{where}: field 'prompt_id' must be a string or integer, got {json.dumps(pid)}"
+            )
+        if not _is_number(obj["human_rank"]):
+            raise InputError(
+                f"{where}: field 'human_rank' must be a number, got {json.dumps(obj['human_rank'])}"
+            )
+        if "score" in obj:
+            score = obj["score"]
+            if score is not None and not _is_number(score):
+                raise InputError(
+                    f"{where}: field 'score' must be a number or null, got {json.dumps(score)}"
+                )
+        elif "judgment" in obj:
+            text = obj["judgment"]
+            if text is not None and not isinstance(text, str):
+                raise InputError(
+                    f"{where}: field 'judgment' must be a string or null, got {json.dumps(text)}"
+                )
+            score = parse_score(text, policy=parse_policy)
+        else:
+            raise InputError(f"{where}: missing field 'score' (or 'judgment')")
+        rows.append({"prompt_id": pid, "human_rank": obj["human_rank"], "score": score})
     if not rows:
         raise InputError(f"{path}: no rows")
     return rows

@@ -13,7 +13,6 @@ or, when ``source`` is not a path, a hub dataset repo (``tatsu-lab/alpaca_eval``
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 import logging
@@ -26,43 +25,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from srlm.eval.winrate import InputError, read_annotations, win_rate
+from srlm.eval.winrate import InputError, read_annotations, read_records, win_rate
 
 log = logging.getLogger(__name__)
 
-HUB_DATASET = "tatsu-lab/alpaca_eval"
 _FILE_SUFFIXES = (".json", ".jsonl", ".gz")
-
-
-def _read_records(path: Path) -> list[tuple[str, Any]]:
-    """(where, record) pairs of a JSON list or JSONL file, gzip or not."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text") from None
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-        return [(f"{path}: row {i}", obj) for i, obj in enumerate(data)]
-    records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((f"{path}:{lineno}", json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-    return records
 
 
 def _instructions_from_file(path: Path, limit: int | None) -> list[dict]:
     rows = []
-    for where, obj in _read_records(path):
+    for where, obj in read_records(path, item="row"):
         if limit is not None and len(rows) >= limit:
             break
         if not isinstance(obj, dict):

@@ -108,43 +108,57 @@ def win_rate(annotations: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return win_rate_from_preferences(a.get("preference") for a in annotations)
 
 
-class InputError(Exception):
+class InputError(ValueError):
     """Bad input file: the message is the one line the CLI prints."""
 
 
-def read_annotations(path: Path) -> list[dict[str, Any]]:
-    """Annotations from a JSON list or JSONL file (optionally gzip), each with a ``preference``."""
+def read_records(
+    path: Path, *, allow_list: bool = True, item: str = "record"
+) -> list[tuple[str, Any]]:
+    """``(where, value)`` per record of a JSONL file, or of a JSON list when ``allow_list``.
+
+    gzip is detected by its magic bytes, not the file's name. ``where`` names the record for an
+    error message: ``path:LINE`` in JSONL (blank lines skipped but counted), ``path: ITEM I`` in a
+    list. Any problem reading or parsing the file is an InputError naming the file and the line.
+    The one reader of srlm.eval's input files (winrate, alpaca, agreement).
+    """
     try:
-        with path.open("rb") as f:
-            raw = f.read()
+        raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, expected a JSON or JSONL file") from None
+        kind = "JSON or JSONL" if allow_list else "JSONL"
+        raise InputError(f"{path}: is a directory, expected a {kind} file") from None
     except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError
         raise InputError(f"{path}: cannot read ({e})") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
 
-    records: list[tuple[str, Any]] = []
-    if text.lstrip().startswith("["):
+    if allow_list and text.lstrip().startswith("["):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise InputError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-        records = [(f"{path}: record {i}", obj) for i, obj in enumerate(data)]
-    else:
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append((f"{path}:{lineno}", json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+        return [(f"{path}: {item} {i}", obj) for i, obj in enumerate(data)]
+    records = []
+    # Split on "\n" only: str.splitlines would also split at U+2028 and friends, which JSON
+    # strings written with ensure_ascii=False may hold.
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((f"{path}:{lineno}", json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    return records
 
+
+def read_annotations(path: Path) -> list[dict[str, Any]]:
+    """Annotations from a JSON list or JSONL file (optionally gzip), each with a ``preference``."""
+    records = read_records(path)
     annotations = []
     for where, obj in records:
         if not isinstance(obj, dict):

@@ -16,12 +16,20 @@ def load_tokenizer(path: str | Path, chat_template: str | None = None):
 
     ``chat_template``: None keeps the tokenizer's own (the tiny builder writes srlm's),
     "srlm" applies srlm's template (base models like Llama 2 have none), "tokenizer" keeps the
-    tokenizer's own and fails if it lacks one.
+    tokenizer's own and fails if it lacks one, and a path reads a Jinja template from that file
+    (it needs ``{% generation %}`` markers for assistant-only SFT).
     """
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(path))
-    if chat_template == "srlm" or (chat_template is None and not tok.chat_template):
+    if chat_template not in (None, "srlm", "tokenizer"):
+        template = Path(chat_template).expanduser()
+        if not template.is_file():
+            raise FileNotFoundError(
+                f"model.chat_template={chat_template!r}: not srlm, tokenizer or a template file"
+            )
+        tok.chat_template = template.read_text(encoding="utf-8")
+    elif chat_template == "srlm" or (chat_template is None and not tok.chat_template):
         # A base model (Llama 2 70B) has no chat template: srlm's, with its role tokens added
         # (training resizes the embeddings) and <|end|> as the end of an assistant turn.
         tok.chat_template = CHAT_TEMPLATE

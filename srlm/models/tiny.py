@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|user|>", "<|assistant|>"]
 
 # Role headers carry their own newline and nothing follows <|end|>, so TRL's completions end
-# exactly at EOS (ENVIRONMENT.md §4); {% generation %} marks what assistant-only loss trains on.
+# exactly at EOS (TRL keeps text after EOS); {% generation %} marks what the loss trains on.
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'user' %}<|user|>\n{{ message['content'] }}\n"

@@ -1,4 +1,5 @@
-"""Pipeline stages: each turns named inputs into named outputs and metrics, nothing else.
+"""The stages of the loop, each declared once (``StageDef``: name, version, the config paths it
+reads, its upstream stages, its outputs) with the body that does its work.
 
-The orchestrator (``srlm.pipeline``) decides the order, the store keys and what is skipped.
+``srlm.runner`` keys, locks, skips, times and records them; ``srlm.pipeline`` says their order.
 """

@@ -21,7 +21,8 @@ from srlm.eval.evaluators import Evaluator
 from srlm.eval.head_to_head import head_to_head_from_verdicts
 from srlm.generation.base import Generator, Sampling
 from srlm.judges import Judge
-from srlm.stages.judge import judge_responses, parse_stats
+from srlm.stages.base import GENERATION, Context, StageDef
+from srlm.stages.judge import JUDGING, judge_responses, parse_stats
 from srlm.stages.sample import sample_candidates
 
 
@@ -98,3 +99,107 @@ def head_to_head(
             [(a["prompt"], b["output"], a["output"]) for a, b in shared], cache_path
         )
     return head_to_head_from_verdicts(zip(ab, ba))
+
+
+# -- declared stages ------------------------------------------------------------------------------
+
+
+def _eval_outputs(ctx: Context) -> dict[str, float]:
+    gen, tok = ctx.generator(ctx.inputs["model"].model, "answers (eval)")
+    eg = ctx.cfg("eval.generation")
+    sampling = Sampling(
+        n=1,
+        temperature=eg["temperature"],
+        top_p=eg["top_p"],
+        max_new_tokens=eg["max_new_tokens"],
+        seed=ctx.seed,
+    )
+    seed = ctx.inputs["seed_data"]
+    oracle = ctx.cfg("data.kind") == "synthetic"
+    log = ctx.row_log("outputs.jsonl")
+    _, metrics = answer_prompts(gen, tok, seed.rows("eval_prompts"), sampling, log, oracle)
+    alpaca = [
+        {"id": f"alpaca/{i}", "prompt": r["instruction"], "dataset": r.get("dataset", "")}
+        for i, r in enumerate(seed.rows("alpaca_eval"))
+    ]
+    sample_candidates(gen, tok, alpaca, sampling, ctx.row_log("alpaca_outputs.jsonl"))
+    return metrics
+
+
+EVAL_OUTPUTS = StageDef(
+    "eval_outputs",
+    version=1,
+    reads=("eval.generation", "data.kind", *GENERATION),
+    inputs=("model", "seed_data"),
+    outputs=("outputs.jsonl", "alpaca_outputs.jsonl"),
+    body=_eval_outputs,
+    doc="M's answers to the held-out prompts and the AlpacaEval instructions, and their lengths",
+)
+
+
+def _eval_agreement(ctx: Context) -> dict[str, float]:
+    gen, tok = ctx.generator(ctx.inputs["model"].model, "judging (agreement)")
+    return agreement(
+        gen,
+        tok,
+        ctx.components.judge,
+        ctx.inputs["seed_data"].rows("ranked_eval"),
+        ctx.cfg("eval.agreement"),
+        ctx.row_log("judgments.jsonl"),
+        ctx.seed,
+    )
+
+
+EVAL_AGREEMENT = StageDef(
+    "eval_agreement",
+    version=1,
+    reads=("eval.agreement", *JUDGING),
+    inputs=("model", "seed_data"),
+    outputs=("judgments.jsonl",),
+    body=_eval_agreement,
+    doc="M as a judge of the ranked evaluation set against the human (or true) ranking",
+)
+
+
+def model_outputs(eval_outputs) -> list[dict]:
+    """``{id, prompt, output}`` rows of an ``eval_outputs`` stage."""
+    return [
+        {"id": r["id"], "prompt": r["prompt"], "output": r["candidates"][0]}
+        for r in eval_outputs.rows("outputs")
+    ]
+
+
+def alpaca_outputs(eval_outputs, seed_data) -> list[dict]:
+    """AlpacaEval's ``{instruction, output, dataset}`` rows of an ``eval_outputs`` stage."""
+    datasets = [r.get("dataset") for r in seed_data.rows("alpaca_eval")]
+    return [
+        {"instruction": r["prompt"], "output": r["candidates"][0], "dataset": datasets[i]}
+        for i, r in enumerate(eval_outputs.rows("alpaca_outputs"))
+    ]
+
+
+def _eval_h2h(ctx: Context) -> dict[str, float]:
+    a, b = (model_outputs(ctx.inputs[side]) for side in ("a", "b"))
+    return head_to_head(ctx.components.evaluator, a, b, ctx.path("evaluator_cache.jsonl"))
+
+
+EVAL_H2H = StageDef(
+    "eval_h2h",
+    version=1,
+    reads=("evaluator",),
+    inputs=("a", "b"),
+    outputs=(),
+    body=_eval_h2h,
+    doc="A vs B on the held-out prompts, judged in both orders by the configured evaluator",
+)
+
+
+def h2h_metrics(result, prefix: str) -> dict[str, float]:
+    r = result.metrics
+    return {
+        f"{prefix}/win": r["win"],
+        f"{prefix}/tie": r["tie"],
+        f"{prefix}/loss": r["loss"],
+        f"{prefix}/n": float(r["n"]),
+        f"{prefix}/judge_failures": float(r.get("n_judge_failures", 0)),
+    }

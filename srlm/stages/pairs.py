@@ -7,6 +7,7 @@ scores, margins and lengths, how score follows length, and, where an oracle know
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from scipy.stats import spearmanr
 
 from srlm.data.synthetic import grade
 from srlm.pairs import Candidate, ScoredPrompt
+from srlm.stages.base import Context, StageDef
 
 
 def scored_groups(candidate_rows: list[dict], judgments: dict[str, dict]) -> list[ScoredPrompt]:
@@ -76,3 +78,47 @@ def make_training_data(
             m["candidates/mean_true_grade"] = statistics.fmean(grades)
             m["candidates/correct_rate"] = sum(x >= 4 for x in grades) / len(grades)
     return rows, m
+
+
+def _pairs(ctx: Context) -> dict[str, float]:
+    by_id = {r["id"]: r for r in ctx.inputs["judgments"].rows("judgments")}
+    groups = scored_groups(ctx.inputs["candidates"].rows("candidates"), by_id)
+    oracle = ctx.cfg("data.kind") == "synthetic"
+    rows, metrics = make_training_data(
+        groups, ctx.components.select, ctx.cfg("pairs.train_with"), oracle
+    )
+    ctx.write_rows("pairs.jsonl", rows)
+    return metrics
+
+
+PAIRS = StageDef(
+    "pairs",
+    version=1,
+    reads=("pairs", "data.kind", "seed"),  # data.kind: an oracle knows the truth of each pair
+    inputs=("candidates", "judgments"),
+    outputs=("pairs.jsonl",),
+    body=_pairs,
+    doc="AIFT(M_t): best-vs-worst pairs (or top-only examples) and judge-health telemetry",
+)
+
+
+def sample_table(candidates: list[dict], judgments: list[dict], pairs: list[dict], n: int = 20):
+    """The first ``n`` prompts with their candidates, judge texts, scores and chosen pair."""
+    judged = {r["id"]: r for r in judgments}
+    by_prompt = {r["prompt_id"]: r for r in pairs}
+    columns = ["prompt", "candidates", "judge_texts", "scores", "chosen", "rejected"]
+    rows = []
+    for r in candidates[:n]:
+        js = [judged[f"{r['id']}/{i}"] for i in range(len(r["candidates"]))]
+        p = by_prompt.get(r["id"], {})
+        rows.append(
+            [
+                r["prompt"],
+                json.dumps(r["candidates"]),
+                json.dumps([j["samples"] for j in js]),
+                json.dumps([j["score"] for j in js]),
+                p.get("chosen", p.get("response")),
+                p.get("rejected"),
+            ]
+        )
+    return columns, rows

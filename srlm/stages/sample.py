@@ -9,6 +9,7 @@ from __future__ import annotations
 from srlm.artifacts import RowLog, resumable_map
 from srlm.generation.base import Generator, Sampling
 from srlm.models.loading import chat_prompt
+from srlm.stages.base import GENERATION, Context, StageDef
 
 
 def sample_candidates(
@@ -26,3 +27,36 @@ def sample_candidates(
         ]
 
     return resumable_map(prompts, batch, log, chunk_size)
+
+
+def _candidates(ctx: Context) -> dict[str, float]:
+    gen, tok = ctx.generator(ctx.inputs["model"].model, "candidates")
+    sampling = Sampling(
+        n=ctx.cfg("loop.candidates"),
+        temperature=ctx.cfg("loop.temperature"),
+        top_p=ctx.cfg("loop.top_p"),
+        max_new_tokens=ctx.cfg("loop.max_new_tokens"),
+        seed=ctx.seed * 100 + ctx.params["t"],
+    )
+    prompts = ctx.inputs["prompts"].rows("prompts")
+    log = ctx.row_log("candidates.jsonl")
+    sample_candidates(gen, tok, prompts, sampling, log, ctx.cfg("loop.chunk_size"))
+    return {}
+
+
+CANDIDATES = StageDef(
+    "candidates",
+    version=1,
+    reads=(
+        "loop.candidates",
+        "loop.temperature",
+        "loop.top_p",
+        "loop.max_new_tokens",
+        "loop.chunk_size",  # the chunk is the sampling batch
+        *GENERATION,
+    ),
+    inputs=("model", "prompts"),
+    outputs=("candidates.jsonl",),
+    body=_candidates,
+    doc="N candidates per prompt sampled from M_t",
+)
