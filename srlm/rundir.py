@@ -62,14 +62,17 @@ def setup_logging(run_dir: Path) -> None:
     fh._srlm = True  # type: ignore[attr-defined]
     fh.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
     root.addHandler(fh)
-    if not any(
-        isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    consoles = [
+        h
         for h in root.handlers
-    ):
-        sh = logging.StreamHandler()
-        sh.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
-        sh.addFilter(lambda record: not record.name.startswith("srlm.retries"))  # a progress line
-        root.addHandler(sh)
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    if not consoles:
+        consoles = [logging.StreamHandler()]
+        consoles[0].setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        root.addHandler(consoles[0])
+    for console in consoles:  # retries show as one progress line, their details in run.log
+        console.addFilter(lambda record: not record.name.startswith("srlm.retries"))
     root.setLevel(logging.INFO)
     quiet_third_party()
 
@@ -80,12 +83,12 @@ def quiet_third_party() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("DS_ACCELERATOR", "cpu" if not _cuda() else "cuda")
     os.environ.setdefault("WANDB_SILENT", "true")
-    try:
-        import datasets
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import datasets
+    import transformers
 
-        datasets.disable_progress_bars()
-    except ImportError:
-        pass
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights", "Writing model shards"
 
 
 def _cuda() -> bool:
@@ -103,7 +106,7 @@ def summary_table(rows: list[dict], run_dir: Path) -> str:
         for _, key in HEADLINE:
             if key == "eval/h2h_vs_sft":
                 w, t, los = (row.get(f"{key}/{x}") for x in ("win", "tie", "loss"))
-                cells.append(f"{w:.0%}/{t:.0%}/{los:.0%}" if w is not None else "")
+                cells.append(f"{w:g}/{t:g}/{los:g}" if w is not None else "")  # percentages
             else:
                 v = row.get(key)
                 cells.append("" if v is None else f"{v:.2f}" if abs(v) < 10 else f"{v:.0f}")

@@ -70,6 +70,7 @@ INTEGRATION_MODULES = {
     "test_sweep",
     "test_sweeps",
     "test_slurm",
+    "test_vllm_engine",
 }
 
 
