@@ -12,8 +12,6 @@ from omegaconf import DictConfig
 import srlm.config  # noqa: F401  (registers the typed schema)
 from srlm.errors import one_line
 
-USER_ERRORS = (ValueError, FileNotFoundError, KeyError)
-
 
 def build_components(cfg: DictConfig):
     """The config's components, built by Hydra here so that srlm's own code never imports it."""
@@ -31,19 +29,23 @@ def build_components(cfg: DictConfig):
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    from srlm.pipeline import run_job
+    from srlm.pipeline import plain, run_job
+    from srlm.validate import check
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     try:
+        check(plain(cfg))  # before anything is built or run: one line naming the key
         choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
         run_job(cfg, build_components(cfg), list(hc.overrides.task), choices)
     except Exception as e:
-        if os.environ.get("SRLM_DEBUG") or not (multirun or isinstance(e, USER_ERRORS)):
+        if os.environ.get("SRLM_DEBUG"):
             raise
-        # One clear line on the console; the traceback goes to the run's run.log. In a sweep the
-        # other jobs go on, and the sweep lists the failed ones and exits 1 (srlm/sweep.py).
-        logging.getLogger("srlm").error("job failed: %s", e, exc_info=True)
+        # One line on the console, naming the file, row, key or endpoint; the traceback goes to
+        # the run's run.log. In a sweep the other jobs go on, and the sweep lists the failed ones
+        # and exits 1 (srlm/sweep.py).
+        if any(getattr(h, "_srlm", False) for h in logging.getLogger().handlers):
+            logging.getLogger("srlm.traceback").error("job failed: %s", e, exc_info=True)
         print(f"srlm: error: {one_line(e)} (SRLM_DEBUG=1 shows the traceback)", file=sys.stderr)
         if multirun:
             raise
@@ -58,6 +60,42 @@ def _quiet_dry_run(argv: list[str]) -> list[str]:
     return [*argv, *quiet, "hydra/hydra_logging=disabled"]
 
 
+def _precheck(argv: list[str]) -> None:
+    """What fails inside Hydra before srlm runs, said in one line: a misspelt key of a typed
+    section (with the nearest real key), and a ``paths.root`` that cannot be written."""
+    import dataclasses
+    import difflib
+    from pathlib import Path
+
+    from srlm.config import RootConfig
+
+    def fail(message: str) -> None:
+        print(f"srlm: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+    dry_run = any(a.lower() in ("dry_run=true", "+dry_run=true") for a in argv)
+    for arg in argv[1:]:
+        key, _, value = arg.partition("=")
+        if not value or key.startswith(("+", "~", "hydra")) or "." not in key:
+            continue
+        node: object = RootConfig
+        for part in key.split("."):
+            if not dataclasses.is_dataclass(node):
+                break  # an untyped group (judge, train, ...): Hydra checks it
+            fields = {f.name: f for f in dataclasses.fields(node)}
+            if part not in fields:
+                near = difflib.get_close_matches(part, fields, n=1)
+                hint = f" (did you mean {key.rsplit(part, 1)[0]}{near[0]}?)" if near else ""
+                fail(f"{key}: no such config key{hint}")
+            node = fields[part].default_factory if callable(fields[part].default_factory) else None
+        if key == "paths.root" and not dry_run:
+            try:
+                Path(value).mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                fail(f"paths.root={value}: cannot be created ({e.strerror})")
+
+
 if __name__ == "__main__":
+    _precheck(sys.argv)
     sys.argv = _quiet_dry_run(sys.argv)
     main()

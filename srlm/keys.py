@@ -29,6 +29,7 @@ NOT_RESULTS = (
     "generation.backend._partial_",
     "loop.isolation",
     "train.*.logging_steps",
+    "train.*.max_micro_batch",  # the global batch is what counts: accumulation makes up the rest
     "train.*.progress_bar",
     "evaluator.max_concurrency",
     "evaluator.max_retries",

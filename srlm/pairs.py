@@ -2,8 +2,9 @@
 
 ``best_worst`` is the paper's AIFT rule (§3.2): chosen = highest mean score, rejected = lowest,
 the prompt dropped when they are equal. Unscored candidates (every judge sample unparseable)
-take part in neither side: a judge failure must never become the rejected answer (PEERS.md).
-``top_only`` is the positive-examples-only ablation (A.4): SFT data from the top responses.
+take part in neither side: a judge failure must never become the rejected answer (docs/peers.md).
+``top_only`` is the positive-examples-only ablation (A.4): SFT data from the top responses,
+which ``mix_with_seed`` adds back into the seed IFT data with a mixing weight, as the paper did.
 """
 
 from __future__ import annotations
@@ -98,4 +99,24 @@ def top_only(
     return examples, stats
 
 
-STRATEGIES = {"best_worst": best_worst, "top_only": top_only}
+def mix_with_seed(
+    selected: list[dict], seed_examples: list[dict], weight: float = 1.0, seed: int = 0
+) -> list[dict]:
+    """The top-only ablation's SFT data: the seed examples plus the selected responses (A.4).
+
+    The paper adds its 11,254 self-generated responses scored 5 back into the SFT data "with a
+    tuned mixing weight" and does not give the weight or how it was applied. Here ``weight`` is
+    how many times each selected response counts relative to one seed example, applied by
+    repetition: 2.0 = each twice, 1.0 = a plain union, 0.5 = a seeded half of them (the
+    fractional part is a seeded sample without replacement), 0 = none (the seed data alone).
+    Rows are ``{prompt, response}`` dicts; the result is the seed examples, then the selected
+    copies, unshuffled (the trainer shuffles).
+    """
+    if weight < 0:
+        raise ValueError(f"pairs.mix.weight must be >= 0, got {weight}")
+    whole, fraction = int(weight), weight - int(weight)
+    extra = sorted(
+        random.Random(seed).sample(range(len(selected)), round(fraction * len(selected)))
+    )
+    picked = [r for _ in range(whole) for r in selected] + [selected[i] for i in extra]
+    return list(seed_examples) + picked

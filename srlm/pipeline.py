@@ -61,12 +61,14 @@ class Pipeline:
         builder = c["model"]["builder"]
         m0 = stage(base_model_stage(builder), "M0", params=m0_params(builder))
         baseline = stage(SFT_BASELINE, "sft_baseline", m0=m0, seed_data=seed)
-        m1 = baseline
+        m1 = eft = baseline
         if c["data"]["use_eft"]:
             eft = seed  # synthetic seed data brings its EFT; OASST's comes from the baseline
             if c["data"]["kind"] != "synthetic":
                 eft = stage(EFT, "sft_baseline", seed_data=seed, judge_model=baseline)
             m1 = stage(SFT_M1, "M1", m0=m0, seed_data=seed, eft=eft)
+        self.log("sft_baseline", 0, {**seed.metrics, **baseline.metrics})
+        self.log("M1", 1, {**(eft.metrics if eft is not seed else {}), **m1.metrics})
         self.evaluate(0, "sft_baseline", baseline, seed, rivals={})
         self.evaluate(1, "M1", m1, seed, rivals={"sft": "sft_baseline"})
         models, prompts = [m1], []
@@ -78,8 +80,12 @@ class Pipeline:
             judgments = stage(JUDGMENTS, name, after, model=m_t, candidates=candidates)
             pairs = stage(PAIRS, name, after, candidates=candidates, judgments=judgments)
             self.log(name, t, {**p.metrics, **judgments.metrics, **pairs.metrics})
-            train = DPO if c["pairs"]["train_with"] == "dpo" else TOP_ONLY_SFT
-            m_next = stage(train, f"M{t + 1}", after, model=m_t, pairs=pairs)
+            if c["pairs"]["train_with"] == "dpo":
+                m_next = stage(DPO, f"M{t + 1}", after, model=m_t, pairs=pairs)
+            else:  # top-only: the selected responses mixed into the seed IFT data (A.4)
+                m_next = stage(
+                    TOP_ONLY_SFT, f"M{t + 1}", after, model=m_t, pairs=pairs, seed_data=seed
+                )
             self.log(f"M{t + 1}", t + 1, m_next.metrics)
             rivals = {"sft": "sft_baseline", "prev": name, "m1": "M1" if t > 1 else None}
             self.evaluate(t + 1, f"M{t + 1}", m_next, seed, rivals)  # M3 vs M1: Figure 3
@@ -145,9 +151,11 @@ def run_job(
     overrides: list[str] | None = None,
     choices: dict[str, str] | None = None,
 ) -> Path:
-    """Run (or resume) one job, or with ``dry_run`` print its plan; returns its run directory."""
+    """Run (or resume) one job, or with ``dry_run`` print its plan; returns its run directory.
+
+    The caller has checked the config (``srlm.validate.check``) before building the components.
+    """
     config: dict[str, Any] = plain(cfg)
-    validate.check(config)  # before any work: one line naming the key
     overrides = list(overrides or [])
     run_dir = (
         Path(config["paths"]["root"])

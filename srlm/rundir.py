@@ -71,8 +71,8 @@ def setup_logging(run_dir: Path) -> None:
         consoles = [logging.StreamHandler()]
         consoles[0].setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         root.addHandler(consoles[0])
-    for console in consoles:  # retries show as one progress line, their details in run.log
-        console.addFilter(lambda record: not record.name.startswith("srlm.retries"))
+    for console in consoles:  # retries show as one progress line; they and tracebacks: run.log
+        console.addFilter(lambda r: not r.name.startswith(("srlm.retries", "srlm.traceback")))
     root.setLevel(logging.INFO)
     quiet_third_party()
 

@@ -46,8 +46,14 @@ def check(config: dict[str, Any]) -> None:
         top_p = _value(config, path)
         if not 0 < top_p <= 1:
             raise ConfigError(f"{path}={top_p}: must be in (0, 1]")
+    processes = config["train"].get("num_processes") or 1
     for kind in ("sft", "dpo"):
         _at_least(config, f"train.{kind}.batch_size", 1)
+        if _value(config, f"train.{kind}.batch_size") % processes:
+            raise ConfigError(
+                f"train.{kind}.batch_size={_value(config, f'train.{kind}.batch_size')} is the "
+                f"global batch: it must divide among train.num_processes={processes}"
+            )
         if not _value(config, f"train.{kind}.learning_rate") > 0:
             raise ConfigError(f"train.{kind}.learning_rate must be positive")
     if data["kind"] == "synthetic":
@@ -59,6 +65,8 @@ def check(config: dict[str, Any]) -> None:
             raise ConfigError(f"data.min_len={data['min_len']} is above data.max_len")
     elif data["kind"] == "oasst":
         _local_file(data.get("source"), "data.source")
+        if data.get("eval_source"):
+            _local_file(data["eval_source"], "data.eval_source")
     else:
         raise ConfigError(f"data.kind={data['kind']!r}: must be synthetic or oasst")
     _backend(config["generation"]["backend"])

@@ -5,7 +5,8 @@ rank 0 then writes the logged losses to ``--result``. The tiny model and the pai
 caller, so the one-process and two-process runs see exactly the same inputs.
 
     python tests/helpers_distributed.py --base M0 --pairs pairs.json --out OUT \
-        --result r.json --batch-size 16 [--deepspeed conf/train/deepspeed/zero3.json]
+        --result r.json --batch-size 16 [--max-micro-batch 4] \
+        [--deepspeed conf/train/deepspeed/zero3.json]
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ def main() -> None:
     parser.add_argument("--pairs", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--result", required=True)
-    parser.add_argument("--batch-size", type=int, required=True, help="per process")
-    parser.add_argument("--grad-accum", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, required=True, help="global, all processes")
+    parser.add_argument("--max-micro-batch", type=int, default=None, help="per process")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--deepspeed", default=None, help="a DeepSpeed JSON config path")
@@ -38,7 +39,7 @@ def main() -> None:
     pairs = json.loads(Path(args.pairs).read_text())
     cfg = {
         "batch_size": args.batch_size,
-        "gradient_accumulation_steps": args.grad_accum,
+        "max_micro_batch": args.max_micro_batch,
         "learning_rate": args.lr,
         "lr_scheduler_type": "constant",
         "warmup_steps": 0,
@@ -59,7 +60,22 @@ def main() -> None:
         ckpts = sorted(Path(args.out + ".checkpoints").glob("checkpoint-*"))
         state = json.loads((ckpts[-1] / "trainer_state.json").read_text()) if ckpts else {}
         logs = [h for h in state.get("log_history", []) if "loss" in h]
+        # What the trainer really ran with: its saved arguments and, under DeepSpeed, the filled-in
+        # "auto" values of the engine's config.
+        saved = torch.load(ckpts[-1] / "training_args.bin", weights_only=False) if ckpts else None
+        ds = getattr(getattr(saved, "hf_deepspeed_config", None), "config", None) or {}
         result = {
+            "trainer_batch": [saved.per_device_train_batch_size, saved.gradient_accumulation_steps]
+            if saved is not None
+            else None,
+            "deepspeed_batch": {
+                k: ds.get(k)
+                for k in (
+                    "train_micro_batch_size_per_gpu",
+                    "gradient_accumulation_steps",
+                    "train_batch_size",
+                )
+            },
             "metrics": metrics,
             "losses": [h["loss"] for h in logs],
             "margins": [h.get("rewards/margins") for h in logs],

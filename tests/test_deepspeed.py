@@ -1,8 +1,11 @@
 """DPO under DeepSpeed ZeRO-3 with two CPU processes (gloo) matches plain one-process training.
 
 Both runs train the same tiny model on the same 16 pairs for 4 steps at lr 1e-3 with the same
-global batch: 2 ranks x 8 pairs under ZeRO-3 against 1 process x 16 pairs without DeepSpeed. Every
-batch is the whole data set, so shuffling cannot make the two runs see different pairs.
+global batch (``batch_size: 16`` is global in srlm): one process takes all 16 in one micro-batch
+without DeepSpeed; under ZeRO-3 two ranks take 8 each, with ``max_micro_batch: 4``, as 2
+micro-batches of 4 with gradient accumulation (4 x 2 accumulation x 2 ranks = 16, derived by
+``srlm.training.batch_plan``; the test checks what the trainers really used). Every batch is the
+whole data set, so shuffling cannot make the two runs see different pairs.
 
 Tolerance: every logged loss within 1e-5, every saved weight within 1e-4 (and within 5% of how far
 training moved the weights, about 4e-3). Measured on the 2-core dev machine: losses within 1e-7,
@@ -130,13 +133,27 @@ def test_zero3_two_processes_match_one_process(tiny_m0, tmp_path) -> None:
     launch += ["--main_process_port", str(_free_port())]
     _run(
         [*launch, str(HELPER), *common, "--out", str(two), "--result", f"{two}.json"]
-        + ["--batch-size", "8", "--deepspeed", str(ZERO3)],
+        + ["--batch-size", "16", "--max-micro-batch", "4", "--deepspeed", str(ZERO3)],
         timeout=480,
     )
 
     r1 = json.loads(Path(f"{one}.json").read_text())
     r2 = json.loads(Path(f"{two}.json").read_text())
     assert (r1["world_size"], r2["world_size"]) == (1, 2)
+    # The global batch is 16 in both; the two ranks reach it by accumulating micro-batches of 4.
+    plan = ("train/global_batch", "train/processes", "train/micro_batch", "train/grad_accum")
+    one_plan = tuple(r1["metrics"][k] for k in plan)
+    two_plan = tuple(r2["metrics"][k] for k in plan)
+    print(f"(global, processes, micro, accumulation): one {one_plan}, two {two_plan}")
+    assert one_plan == (16, 1, 16, 1)
+    assert two_plan == (16, 2, 4, 2)
+    assert (r1["trainer_batch"], r2["trainer_batch"]) == ([16, 1], [4, 2])
+    print(f"DeepSpeed engine config (two ranks): {r2['deepspeed_batch']}")
+    assert r2["deepspeed_batch"] == {  # the "auto" values DeepSpeed really ran with
+        "train_micro_batch_size_per_gpu": 4,
+        "gradient_accumulation_steps": 2,
+        "train_batch_size": 16,
+    }
     assert len(r1["losses"]) == len(r2["losses"]) == 4
     assert r1["losses"][-1] < r1["losses"][0] - 0.1  # it trained
     assert r2["losses"] == pytest.approx(r1["losses"], abs=LOSS_ATOL)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import random
 from pathlib import Path
 
@@ -17,8 +18,11 @@ import pytest
 from srlm.data.oasst import (
     OasstDataError,
     build_eft,
+    build_oasst_eval,
     build_oasst_seed,
+    drop_overlap,
     load_oasst_messages,
+    ranked_replies,
     scores_agree,
 )
 
@@ -415,3 +419,153 @@ def test_build_eft_thins_over_represented_score() -> None:
     few = {k: _judge(5, 3) for k in judged}
     _, few_stats = build_eft(items, few)
     assert few_stats["score_hist_before"] == few_stats["score_hist_after"]
+
+
+def test_build_eft_reports_a_shortfall_against_its_target(caplog) -> None:
+    items, judged = _skewed()
+    _, stats = build_eft(items, judged, seed=0)
+    assert "shortfall" not in stats  # no target, nothing checked
+    with caplog.at_level(logging.WARNING, logger="srlm"):
+        _, stats = build_eft(items, judged, seed=0, target=40)
+    assert (stats["target"], stats["shortfall"]) == (40, 8)  # 32 kept
+    assert "EFT: 32 training examples kept, 8 short of the target 40" in caplog.text
+    _, stats = build_eft(items, judged, seed=0, target=10)
+    assert stats["shortfall"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Separate training and evaluation sides (data.eval_source)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_real_validation_as_the_evaluation_side(oasst_val: list[dict]) -> None:
+    """OASST1 validation taken whole as the eval side: the paper's 541 ranked replies."""
+    side = build_oasst_eval(oasst_val)
+    ranked = side["ranked_eval"]
+    assert len(ranked) == 186
+    assert ranked_replies(ranked) == 541  # the paper's EFT-eval size (v2)
+    assert sum(len(i["responses"]) * (len(i["responses"]) - 1) // 2 for i in ranked) == 531
+    # IFT-test prompts: every first-turn prompt with a rank-0 reply (2 of the 188 roots have none).
+    assert len(side["eval_prompts"]) == 186
+    assert {p["id"] for p in side["eval_prompts"]} == {i["prompt_id"] for i in ranked}
+    assert build_oasst_eval(list(reversed(oasst_val))) == side  # hash order, not row order
+
+
+def _oasst_cfg(source: Path, **over) -> dict:
+    cfg = {
+        "kind": "oasst",
+        "source": str(source),
+        "split": "train",
+        "eval_source": None,
+        "eval_split": "validation",
+        "seed": 0,
+        "lang": "en",
+        "eval_fraction": 0.25,
+        "ift_disjoint_from_ranked": True,
+        "ift_share": 1.0,
+        "max_ift": 60,
+        "drop_deleted": True,
+        "require_review": True,
+        "targets": {"ift": None, "eval_replies": None},
+        "eft": {"target": None},
+        "eval_prompts_source": None,
+        "alpaca_eval_source": None,
+        "max_eval_prompts": 256,
+    }
+    return {**cfg, **over}
+
+
+def test_eval_source_gives_the_whole_eval_side_and_the_log_names_the_roles(
+    tmp_path: Path, caplog
+) -> None:
+    from srlm.stages.seed import build_seed_data
+
+    train = write_jsonl(tmp_path / "train.jsonl", _many_trees(100))
+    evals = [
+        {
+            **m,
+            "message_id": "e" + m["message_id"],
+            "parent_id": m["parent_id"] and "e" + m["parent_id"],
+        }
+        for m in _many_trees(30)
+    ]
+    for m in evals:  # other questions than the training side's
+        m["text"] = m["text"].replace("Question", "Eval question")
+    evals_file = write_jsonl(tmp_path / "eval.jsonl", evals)
+
+    with caplog.at_level(logging.INFO, logger="srlm"):
+        data = build_seed_data(_oasst_cfg(train, eval_source=str(evals_file)))
+    assert len(data["ranked_eval"]) == 30 and ranked_replies(data["ranked_eval"]) == 90
+    assert len(data["eval_prompts"]) == 30
+    assert {i["prompt_id"] for i in data["ranked_eval"]} == {f"ep{i:03d}" for i in range(30)}
+    # The whole training file is the training side: IFT first (max_ift 60), the rest EFT-train.
+    assert len(data["ift"]) == 60 and len(data["ranked_train"]) == 40
+    assert f"oasst roles: {train} -> IFT + EFT-train (ranked_train); {evals_file} -> ranked" in (
+        caplog.text
+    )
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="srlm"):
+        carved = build_seed_data(_oasst_cfg(train))
+    assert carved["ranked_eval"] and {i["prompt_id"] for i in carved["ranked_eval"]} < {
+        f"p{i:03d}" for i in range(100)
+    }
+    assert "carved out of it (data.eval_fraction=0.25)" in caplog.text
+
+
+def test_one_file_as_both_sides_leaks_nothing(tmp_path: Path, caplog) -> None:
+    from srlm.stages.seed import build_seed_data
+
+    source = write_jsonl(tmp_path / "oasst.jsonl", _many_trees(20))
+    cfg = _oasst_cfg(source, eval_source=str(source), max_ift=5)
+    with caplog.at_level(logging.WARNING, logger="srlm"):
+        data = build_seed_data(cfg)
+    assert data["ranked_eval"] == [] and data["eval_prompts"] == []
+    # 5 IFT prompts (matched by text) and 15 ranked training sets (by id): all 20 trees.
+    assert "20 ranked eval sets and 20 eval prompts" in caplog.text
+    # The same question in another tree is a leak too (matched by text).
+    side = {"ranked_eval": [_item("x", 2)], "eval_prompts": [{"id": "y", "prompt": " prompt  X"}]}
+    kept, dropped = drop_overlap(side, {"ift": [{"prompt": "Prompt x"}], "ranked_train": []})
+    assert kept == {"ranked_eval": [], "eval_prompts": []}
+    assert dropped == {"ranked_eval": 1, "eval_prompts": 1}
+
+
+def test_a_shortfall_against_a_target_is_warned_and_logged(tmp_path: Path, caplog) -> None:
+    from srlm.stages.seed import build_seed_data, seed_report
+
+    source = write_jsonl(tmp_path / "oasst.jsonl", _many_trees(40))
+    cfg = _oasst_cfg(
+        source,
+        max_ift=20,
+        targets={"ift": 3200, "eval_replies": 541},
+        eft={"target": 1630},
+    )
+    data = build_seed_data(cfg)
+    with caplog.at_level(logging.WARNING, logger="srlm"):
+        metrics = seed_report(cfg, data)
+    n_eval = ranked_replies(data["ranked_eval"])
+    assert metrics["seed/ift_shortfall"] == 3200 - 20
+    assert metrics["seed/ranked_eval_replies"] == n_eval
+    assert metrics["seed/ranked_eval_replies_shortfall"] == 541 - n_eval
+    train_replies = ranked_replies(data["ranked_train"])
+    assert metrics["seed/ranked_train_replies_shortfall"] == 1630 - train_replies
+    assert "seed data: 20 IFT examples, 3180 short of the target 3200 (data.targets.ift)" in (
+        caplog.text
+    )
+    assert "(data.targets.eval_replies)" in caplog.text and "(data.eft.target)" in caplog.text
+
+    met = seed_report({**cfg, "targets": {"ift": 20, "eval_replies": None}, "eft": {}}, data)
+    assert met["seed/ift_shortfall"] == 0 and "seed/ranked_eval_replies_shortfall" not in met
+
+
+def test_real_validation_as_the_eval_side_of_the_seed_stage(
+    oasst_val: list[dict], tmp_path: Path
+) -> None:
+    """A training file of one's own plus the shared validation file as data.eval_source."""
+    from srlm.stages.seed import build_seed_data, seed_report
+
+    train = write_jsonl(tmp_path / "train.jsonl", _many_trees(50))
+    cfg = _oasst_cfg(train, eval_source=str(OASST_VAL), targets={"ift": None, "eval_replies": 541})
+    data = build_seed_data(cfg)
+    assert ranked_replies(data["ranked_eval"]) == 541 and len(data["eval_prompts"]) == 186
+    assert seed_report(cfg, data)["seed/ranked_eval_replies_shortfall"] == 0

@@ -1,6 +1,8 @@
 """Pair strategies: ties dropped, failures never rejected, determinism."""
 
-from srlm.pairs import Candidate, ScoredPrompt, best_worst, top_only
+import pytest
+
+from srlm.pairs import Candidate, ScoredPrompt, best_worst, mix_with_seed, top_only
 
 
 def group(pid, *scores):
@@ -59,3 +61,60 @@ def test_top_only():
     assert stats["no_top"] == 1
     ex, _ = top_only([group("a", 5.0, 4.0, 5.0)], min_score=4.0, per_prompt=2)
     assert [e["response"] for e in ex] == ["a-0", "a-2"]
+
+
+def test_top_only_mixes_the_selected_responses_into_the_seed_data():
+    """A.4: the score-5 responses are added back into the seed SFT data with a mixing weight."""
+    seed = [{"prompt": f"seed {i}", "response": f"answer {i}"} for i in range(6)]
+    top = [{"prompt": f"new {i}", "response": f"top {i}", "score": 5.0} for i in range(4)]
+    assert mix_with_seed(top, seed, 1.0) == seed + top  # a plain union
+    assert mix_with_seed(top, seed, 2.0) == seed + top + top  # each counts twice
+    assert mix_with_seed(top, seed, 0.0) == seed
+    assert mix_with_seed(top, [], 1.0) == top  # seed_ift=false: the old ablation
+    half = mix_with_seed(top, seed, 0.5, seed=3)
+    assert half[:6] == seed and len(half) == 8 and all(r in top for r in half[6:])
+    assert half == mix_with_seed(top, seed, 0.5, seed=3)  # seeded
+    assert len(mix_with_seed(top, seed, 1.5, seed=0)) == 6 + 4 + 2
+    with pytest.raises(ValueError, match="pairs.mix.weight"):
+        mix_with_seed(top, seed, -1.0)
+
+
+def test_the_top_only_stage_trains_m_t_on_the_mixture(monkeypatch):
+    from types import SimpleNamespace
+
+    from srlm.stages import models
+    from srlm.stages.base import DeclaredConfig
+
+    seen = {}
+
+    def fake_train(ctx, kind, base, data):
+        seen.update(kind=kind, base=base, data=data)
+        return {"train/steps": 1.0}
+
+    monkeypatch.setattr(models, "train", fake_train)
+    config = {
+        "seed": 0,
+        "pairs": {"train_with": "sft", "mix": {"seed_ift": True, "weight": 2.0}},
+        "train": {"sft": {}, "lora": None, "deepspeed": None, "num_processes": 1},
+        "model": {"chat_template": None},
+        "loop": {"isolation": "inline"},
+    }
+    rows = {
+        "pairs": [{"prompt": "new", "response": "top", "score": 5.0}],
+        "ift": [{"prompt": "seed", "response": "human"}],
+    }
+
+    def result(**kw):
+        return SimpleNamespace(rows=lambda name: rows[name], **kw)
+
+    ctx = SimpleNamespace(
+        cfg=DeclaredConfig("train", config, models.TOP_ONLY_SFT.reads),
+        inputs={"model": result(model="m_t"), "pairs": result(), "seed_data": result()},
+        seed=0,
+        label="M2",
+    )
+    metrics = models._next_model(ctx)
+    assert (seen["kind"], seen["base"]) == ("sft", "m_t")
+    assert sorted(m[1]["content"] for m in seen["data"]) == ["human", "top", "top"]
+    assert metrics["train/num_seed_examples"] == 1 and metrics["train/num_selected_examples"] == 2
+    assert "seed_data" in models.TOP_ONLY_SFT.inputs

@@ -241,6 +241,7 @@ def test_generate_prompts_counts_every_rejection_reason():
     assert stats["continuations"] == 12
     assert stats["accepted"] == len(records) == 9
     assert stats["rejected"] == {
+        "cut_off": 0,
         "unparseable": 3,
         "too_short": 6,
         "too_long": 3,
@@ -326,3 +327,84 @@ def test_generate_prompts_rejects_wrong_number_of_continuations():
         generate_prompts(lambda prompts: [], SEED, target=1, rng=random.Random(0))
     with pytest.raises(ValueError, match="seed"):
         generate_prompts(lambda prompts: [], [], target=1, rng=random.Random(0))
+
+
+# --- continuations cut off by the token limit, and a shortfall -------------------------------
+
+
+def test_a_continuation_cut_off_by_the_token_limit_is_dropped_whole():
+    """Upstream drops a response whose finish_reason is "length": its tasks never count."""
+    from srlm.generation.base import Completion
+
+    good = "Explain the idea of q1a q1b q1c q1d.\n10. Describe how tides follow the moon"
+    outputs = iter(
+        [
+            [
+                Completion(" " + good, "length"),
+                Completion(" Plan a picnic for six friends.", "stop"),
+            ],
+            [Completion(" " + good, "stop"), Completion(" Plan a picnic for six friends.", "stop")],
+        ]
+    )
+    records, stats = generate_prompts(
+        lambda prompts: next(outputs),
+        SEED,
+        target=10,
+        rng=random.Random(0),
+        batch_size=2,
+        max_rounds=2,
+    )
+    assert stats["rejected"]["cut_off"] == 1
+    assert [r["prompt"] for r in records] == [
+        "Plan a picnic for six friends.",
+        "Explain the idea of q1a q1b q1c q1d.",
+        "Describe how tides follow the moon",
+    ]  # the second round's duplicate picnic is a duplicate, not a cut-off
+    assert stats["generated"] == stats["accepted"] + sum(stats["rejected"].values())
+
+
+class FakeGenerator:
+    """The Generator protocol over canned texts, every continuation cut off or finished."""
+
+    def __init__(self, text: str, finish_reason: str):
+        self.text, self.finish_reason = text, finish_reason
+
+    def generate(self, prompts, sampling):
+        from srlm.generation.base import Completion
+
+        return [[Completion(self.text, self.finish_reason)] for _ in prompts]
+
+
+SI_CFG = {
+    "generator": "base",
+    "num_seed_shots": 6,
+    "num_generated_shots": 2,
+    "temperature": 0.6,
+    "top_p": 0.9,
+    "max_new_tokens": 16,
+    "rouge_threshold": 0.7,
+    "batch_size": 2,
+    "max_rounds": 2,
+}
+
+
+def test_the_prompts_stage_counts_cut_off_continuations_and_warns_on_a_shortfall(caplog):
+    import logging
+
+    from srlm.stages.prompts import generate_prompts as stage_prompts
+
+    cut = FakeGenerator(" Describe how the tides follow the moon and", "length")
+    with caplog.at_level(logging.WARNING, logger="srlm"):
+        records, metrics = stage_prompts(SI_CFG, cut, SEED, [], target=5, seed=0)
+    assert records == []
+    assert metrics["self_instruct/rejected/cut_off"] == 4  # 2 rounds x 2 continuations
+    assert metrics["self_instruct/shortfall"] == 5
+    assert "Self-Instruct: 0 of 5 prompts after 2 rounds" in caplog.text
+    assert "4 cut off at self_instruct.max_new_tokens=16" in caplog.text
+
+    caplog.clear()
+    done = FakeGenerator(" Describe how the tides follow the moon.", "stop")
+    with caplog.at_level(logging.WARNING, logger="srlm"):
+        records, metrics = stage_prompts(SI_CFG, done, SEED, [], target=1, seed=0)
+    assert len(records) == 1 and metrics["self_instruct/shortfall"] == 0
+    assert metrics["self_instruct/rejected/cut_off"] == 0 and "Self-Instruct" not in caplog.text

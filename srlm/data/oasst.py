@@ -1,4 +1,4 @@
-"""The paper's seed data from Open Assistant (PAPER.md section 4): IFT, ranked sets, EFT.
+"""The paper's seed data from Open Assistant (paper §3.1.1): IFT, ranked sets, EFT.
 
 Three steps, each usable alone:
 
@@ -8,6 +8,9 @@ Three steps, each usable alone:
 * ``build_oasst_seed`` turns messages into IFT examples (first turn, English, human rank 0) and
   ranked response sets (first-turn prompts with >= 2 human-ranked replies), the latter split
   deterministically into EFT-train and EFT-eval (the reward-modelling evaluation set).
+* ``build_oasst_eval`` takes the evaluation side whole from a split of its own (the paper
+  preset: OASST1 validation, 541 ranked replies): the ranked eval set and the IFT-test prompts;
+  ``drop_overlap`` removes what the training side also has.
 * ``build_eft`` keeps the SFT model's judgments of a ranked set only when its scores order the
   replies as the humans did, then thins the over-represented score (paper: score 4).
 
@@ -23,11 +26,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("srlm")
 
 ROLES = ("assistant", "prompter")
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
@@ -69,10 +75,15 @@ def load_oasst_messages(source: str | Path, split: str = "train") -> list[dict]:
     (the line number for JSONL, the row index for parquet and hub datasets).
     """
     text = str(source)
-    path = Path(text).expanduser()
-    if path.exists() or _looks_like_path(text):
-        return list(_validated(_read_local(path, text), text))
+    if is_local(text):
+        return list(_validated(_read_local(Path(text).expanduser(), text), text))
     return _load_hub(text, split)
+
+
+def is_local(source: str | Path) -> bool:
+    """Whether ``load_oasst_messages`` reads ``source`` as a local file (else: a hub id)."""
+    text = str(source)
+    return Path(text).expanduser().exists() or _looks_like_path(text)
 
 
 def _looks_like_path(source: str) -> bool:
@@ -198,6 +209,113 @@ def _usable(message: Mapping, drop_deleted: bool, require_review: bool) -> bool:
     return not (require_review and message.get("review_result") is not True)
 
 
+def _first_turns(
+    messages: Iterable[Mapping], lang: str | None, drop_deleted: bool, require_review: bool
+) -> tuple[dict[str, Mapping], dict[str, Mapping], dict[str, dict]]:
+    """First-turn prompts (root id -> message), their rank-0 replies and their ranked sets."""
+    rows = [m for m in messages if _usable(m, drop_deleted, require_review)]
+    roots = {
+        m["message_id"]: m
+        for m in rows
+        if m["parent_id"] is None
+        and m["role"] == "prompter"
+        and (lang is None or m["lang"] == lang)
+    }
+    replies: dict[str, list[Mapping]] = defaultdict(list)
+    for m in rows:
+        in_lang = lang is None or m["lang"] == lang
+        if m["parent_id"] in roots and m["role"] == "assistant" and in_lang:
+            replies[m["parent_id"]].append(m)
+
+    best: dict[str, Mapping] = {}
+    ranked: dict[str, dict] = {}
+    for pid, kids in replies.items():
+        rank0 = sorted((k for k in kids if k["rank"] == 0), key=lambda k: k["message_id"])
+        if rank0:
+            best[pid] = rank0[0]  # OASST has one rank-0 reply per prompt; tie-break by id
+        scored = sorted(
+            (k for k in kids if k["rank"] is not None),
+            key=lambda k: (k["rank"], k["message_id"]),
+        )
+        if len(scored) >= 2:
+            dense = {r: i for i, r in enumerate(sorted({k["rank"] for k in scored}))}
+            ranked[pid] = {
+                "prompt_id": pid,
+                "prompt": roots[pid]["text"],
+                "responses": [{"text": k["text"], "rank": dense[k["rank"]]} for k in scored],
+            }
+
+    return roots, best, ranked
+
+
+def _hash_order(seed: int, ids: Iterable[str]) -> list[str]:
+    key = {pid: _unit_hash(seed, pid) for pid in ids}
+    return sorted(key, key=lambda pid: (key[pid], pid))
+
+
+def build_oasst_eval(
+    messages: Iterable[Mapping],
+    *,
+    lang: str | None = "en",
+    seed: int = 0,
+    drop_deleted: bool = True,
+    require_review: bool = True,
+) -> dict[str, list[dict]]:
+    """The evaluation side from a split of its own (``data.eval_source``): nothing is carved.
+
+    * ``ranked_eval``: every first-turn prompt with >= 2 ranked replies (the reward-modelling
+      eval set). On the English first turns of OASST1's validation split that is 186 prompts and
+      541 replies, the paper's EFT-eval size (v2), so the paper's eval set is most likely that
+      split (unconfirmed: the paper does not name it).
+    * ``eval_prompts``: the IFT-test prompts, every first-turn prompt with a rank-0 reply (the
+      IFT rule, so they are held-out prompts of the IFT kind): ``{"id", "prompt"}``.
+
+    Same filters as ``build_oasst_seed``; both lists in hash order for ``seed``.
+    """
+    roots, best, ranked = _first_turns(messages, lang, drop_deleted, require_review)
+    order = _hash_order(seed, set(best) | set(ranked))
+    return {
+        "ranked_eval": [ranked[pid] for pid in order if pid in ranked],
+        "eval_prompts": [{"id": pid, "prompt": roots[pid]["text"]} for pid in order if pid in best],
+    }
+
+
+def _prompt_key(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def drop_overlap(
+    eval_side: Mapping[str, list[dict]], train_side: Mapping[str, list[dict]]
+) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """The evaluation side without prompts the training side also has (same root id or the same
+    text up to whitespace and case): OASST's train and validation splits share no tree, but the
+    same question asked twice, or one file given as both sides, would leak. Returns the cleaned
+    side and how many ranked eval sets and eval prompts it dropped."""
+    ids: set[str] = set()
+    texts: set[str] = set()
+    for row in train_side.get("ift", []):  # IFT rows carry the reply's id: matched by text
+        texts.add(_prompt_key(row["prompt"]))
+    for item in train_side.get("ranked_train", []):
+        ids.add(item["prompt_id"])
+        texts.add(_prompt_key(item["prompt"]))
+
+    def kept(pid: str, text: str) -> bool:
+        return pid not in ids and _prompt_key(text) not in texts
+
+    ranked = [it for it in eval_side["ranked_eval"] if kept(it["prompt_id"], it["prompt"])]
+    prompts = [r for r in eval_side["eval_prompts"] if kept(r["id"], r["prompt"])]
+    dropped = {
+        "ranked_eval": len(eval_side["ranked_eval"]) - len(ranked),
+        "eval_prompts": len(eval_side["eval_prompts"]) - len(prompts),
+    }
+    return {"ranked_eval": ranked, "eval_prompts": prompts}, dropped
+
+
+def ranked_replies(items: Iterable[Mapping]) -> int:
+    """How many replies a list of ranked sets holds (the paper counts EFT-eval in replies)."""
+    return sum(len(item["responses"]) for item in items)
+
+
 def build_oasst_seed(
     messages: Iterable[Mapping],
     *,
@@ -248,8 +366,9 @@ def build_oasst_seed(
 
     Note: the English first turns of the OASST1 validation split carry exactly 541 ranked
     replies (531 sibling pairs), the paper's EFT-eval sizes (v2 541 / v1 531), which suggests
-    the paper's eval set is that split: to mimic it, build the validation file with
-    ``eval_fraction=1.0`` (unconfirmed).
+    the paper's eval set is that split (unconfirmed): ``build_oasst_eval`` takes it whole
+    (``data.eval_source``), and this function then builds the training side alone
+    (``eval_fraction=0``).
 
     Lists are in hash order (a fixed shuffle), deterministic for ``seed``.
     """
@@ -260,40 +379,9 @@ def build_oasst_seed(
     if max_ift is not None and max_ift < 0:
         raise ValueError(f"max_ift must be >= 0 or None, got {max_ift}")
 
-    rows = [m for m in messages if _usable(m, drop_deleted, require_review)]
-    roots = {
-        m["message_id"]: m
-        for m in rows
-        if m["parent_id"] is None
-        and m["role"] == "prompter"
-        and (lang is None or m["lang"] == lang)
-    }
-    replies: dict[str, list[Mapping]] = defaultdict(list)
-    for m in rows:
-        in_lang = lang is None or m["lang"] == lang
-        if m["parent_id"] in roots and m["role"] == "assistant" and in_lang:
-            replies[m["parent_id"]].append(m)
-
-    best: dict[str, Mapping] = {}
-    ranked: dict[str, dict] = {}
-    for pid, kids in replies.items():
-        rank0 = sorted((k for k in kids if k["rank"] == 0), key=lambda k: k["message_id"])
-        if rank0:
-            best[pid] = rank0[0]  # OASST has one rank-0 reply per prompt; tie-break by id
-        scored = sorted(
-            (k for k in kids if k["rank"] is not None),
-            key=lambda k: (k["rank"], k["message_id"]),
-        )
-        if len(scored) >= 2:
-            dense = {r: i for i, r in enumerate(sorted({k["rank"] for k in scored}))}
-            ranked[pid] = {
-                "prompt_id": pid,
-                "prompt": roots[pid]["text"],
-                "responses": [{"text": k["text"], "rank": dense[k["rank"]]} for k in scored],
-            }
-
+    roots, best, ranked = _first_turns(messages, lang, drop_deleted, require_review)
     key = {pid: _unit_hash(seed, pid) for pid in set(best) | set(ranked)}
-    order = sorted(key, key=lambda pid: (key[pid], pid))
+    order = _hash_order(seed, key)
     eval_ids = {pid for pid in ranked if key[pid] < eval_fraction}
     if ift_disjoint_from_ranked:
         ift_ids, train_ids = [], []
@@ -376,6 +464,7 @@ def build_eft(
     keep_fraction: float | None = None,
     allow_score_ties: bool = False,
     seed: int = 0,
+    target: int | None = None,
 ) -> tuple[list[dict], dict]:
     """The paper's EFT filter: keep judgments whose scores agree with the human ranking.
 
@@ -393,6 +482,10 @@ def build_eft(
     Which examples survive is fixed by ``sha256(seed:id)``. ``over_represented_score=None``
     skips thinning. Returns ``(examples, stats)``; examples are in input order, with
     id ``"<prompt_id>/<reply index>"``.
+
+    ``target`` (paper: 1,630 EFT training examples, counted after this filter and the thinning)
+    is only checked: fewer kept examples is a warning and ``stats["shortfall"]`` (the missing
+    count), never padding.
     """
     if keep_fraction is not None and not 0.0 <= keep_fraction <= 1.0:
         raise ValueError(f"keep_fraction must be in [0, 1] or None, got {keep_fraction}")
@@ -434,18 +527,18 @@ def build_eft(
     kept = agreeing
     n_target = None
     if over_represented_score is not None:
-        target = float(over_represented_score)
-        n_over = before.get(target, 0)
+        thinned = float(over_represented_score)
+        n_over = before.get(thinned, 0)
         if keep_fraction is not None:
             n_target = round(keep_fraction * n_over)
         else:
-            others = [n for s, n in before.items() if s != target]
+            others = [n for s, n in before.items() if s != thinned]
             n_target = min(n_over, max(others)) if others else n_over
         if n_target < n_over:
-            over = [e for e in agreeing if e["score"] == target]
+            over = [e for e in agreeing if e["score"] == thinned]
             survivors = sorted(over, key=lambda e: (_unit_hash(seed, e["id"]), e["id"]))
             keep_ids = {e["id"] for e in survivors[:n_target]}
-            kept = [e for e in agreeing if e["score"] != target or e["id"] in keep_ids]
+            kept = [e for e in agreeing if e["score"] != thinned or e["id"] in keep_ids]
 
     stats = {
         "n_items": len(items),
@@ -458,4 +551,18 @@ def build_eft(
         "score_hist_before": before,
         "score_hist_after": _histogram(kept),
     }
+    if target is not None:
+        stats["target"] = int(target)
+        stats["shortfall"] = max(0, int(target) - len(kept))
+        if stats["shortfall"]:
+            log.warning(
+                "EFT: %d training examples kept, %d short of the target %d (data.eft.target): "
+                "%d of %d ranked prompts agreed with the human ranking, %d unparseable",
+                len(kept),
+                stats["shortfall"],
+                target,
+                n_agreeing,
+                len(items),
+                n_unparseable,
+            )
     return kept, stats

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
-from srlm.generation.base import Sampling, apply_stop
+from srlm.generation.base import LENGTH, STOP, Completion, Sampling, apply_stop
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,17 @@ class HFGenerator:
         bar.close()
         return out
 
+    def close(self) -> None:
+        """Drop the model; the caller's ``gc.collect()`` and ``empty_cache()`` free its memory."""
+        self.model = None
+
     def _generate_batch(
         self, batch: list[list[int]], s: Sampling, gen: torch.Generator
-    ) -> list[str]:
-        """Decode a batch; rows that finished leave it, so the rest decode without them."""
+    ) -> list[Completion]:
+        """Decode a batch; rows that finished leave it, so the rest decode without them.
+
+        A row's ``finish_reason`` is "stop" when it produced the end-of-sequence token or a stop
+        string within ``max_new_tokens``, else "length" (``srlm.generation.base.Completion``)."""
         pad, eos = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         logits, cache, mask, positions = self._prefill(batch, room=s.max_new_tokens)
         if s.n > 1:
@@ -102,10 +109,15 @@ class HFGenerator:
             cache, logits, next_pos = out.past_key_values, out.logits[:, -1, :], next_pos + 1
         texts = []
         for row in tokens.tolist():
-            row = row[: row.index(eos)] if eos in row else row
+            ended = eos in row
+            row = row[: row.index(eos)] if ended else row
             row = [t for t in row if t != pad]
             self.tokens_generated += len(row)
-            texts.append(apply_stop(self.tokenizer.decode(row, skip_special_tokens=True), s.stop))
+            full = self.tokenizer.decode(row, skip_special_tokens=True)
+            text = apply_stop(full, s.stop)
+            # No end of sequence within max_new_tokens and no stop string: cut off by the limit.
+            ended = ended or len(text) < len(full)
+            texts.append(Completion(text, STOP if ended else LENGTH))
         return texts
 
     def _prefill(self, batch: list[list[int]], room: int = 0):
@@ -236,7 +248,6 @@ def load(
     model_path: str,
     batch_size: int = 64,
     dtype: str | None = None,
-    chat_template: str | None = None,
     prefix_reuse: bool = True,
 ):
     """The factory ``conf/generation/hf.yaml`` names: M_t from disk, ready to sample."""
@@ -244,7 +255,7 @@ def load(
 
     return HFGenerator(
         load_model(model_path, dtype),
-        load_tokenizer(model_path, chat_template),
+        load_tokenizer(model_path),
         batch_size,
         prefix_reuse=prefix_reuse,
     )

@@ -7,7 +7,7 @@ judgments whose scores agree with the human ranking become EFT examples.
 from __future__ import annotations
 
 from srlm.stages.base import Context, StageDef
-from srlm.stages.judge import JUDGING, judge_responses
+from srlm.stages.judge import JUDGING, judge_responses, parse_stats, warn_cut_off
 
 
 def _eft(ctx: Context) -> dict[str, float]:
@@ -30,7 +30,11 @@ def _eft(ctx: Context) -> dict[str, float]:
     }
     examples, stats = build_eft(ranked, judged, seed=ctx.seed, **ctx.cfg("data.eft"))
     ctx.write_rows("eft.jsonl", examples)
+    judge = ctx.components.judge
+    health = parse_stats(rows, judge.score_min, judge.score_max, prefix="eft/judge")
+    warn_cut_off(health, judge.max_new_tokens, ctx.label, prefix="eft/judge")
     return {
+        **health,
         "eft/num_examples": float(len(examples)),
         **{f"eft/{k}": v for k, v in stats.items() if isinstance(v, int | float)},
     }
@@ -38,7 +42,7 @@ def _eft(ctx: Context) -> dict[str, float]:
 
 EFT = StageDef(
     "eft",
-    version=1,
+    version=2,  # 2: judge rows carry cut_off flags; parse stats in its metrics
     reads=("data.eft", *JUDGING),
     inputs=("seed_data", "judge_model"),
     outputs=("judgments.jsonl", "eft.jsonl"),

@@ -22,7 +22,7 @@ from srlm.eval.head_to_head import head_to_head_from_verdicts
 from srlm.generation.base import Generator, Sampling
 from srlm.judges import Judge
 from srlm.stages.base import GENERATION, Context, StageDef
-from srlm.stages.judge import JUDGING, judge_responses, parse_stats
+from srlm.stages.judge import JUDGING, judge_responses, parse_stats, warn_cut_off
 from srlm.stages.sample import sample_candidates
 
 
@@ -79,6 +79,7 @@ def agreement(
     )
     out = {f"eval/agreement/{k}": v for k, v in metrics.items()}
     out.update(parse_stats(rows, judge.score_min, judge.score_max, prefix="eval/judge"))
+    warn_cut_off(out, judge.max_new_tokens, prefix="eval/judge")
     return out
 
 
@@ -152,7 +153,7 @@ def _eval_agreement(ctx: Context) -> dict[str, float]:
 
 EVAL_AGREEMENT = StageDef(
     "eval_agreement",
-    version=1,
+    version=2,  # 2: judge rows carry cut_off flags; cut-offs counted apart
     reads=("eval.agreement", *JUDGING),
     inputs=("model", "seed_data"),
     outputs=("judgments.jsonl",),
