@@ -74,6 +74,7 @@ def _precheck(argv: list[str]) -> None:
         sys.exit(2)
 
     dry_run = any(a.lower() in ("dry_run=true", "+dry_run=true") for a in argv)
+    sweep = any(a in ("-m", "--multirun") for a in argv)  # a sweep lists each job's failure
     for arg in argv[1:]:
         key, _, value = arg.partition("=")
         if not value or key.startswith(("+", "~", "hydra")) or "." not in key:
@@ -88,7 +89,7 @@ def _precheck(argv: list[str]) -> None:
                 hint = f" (did you mean {key.rsplit(part, 1)[0]}{near[0]}?)" if near else ""
                 fail(f"{key}: no such config key{hint}")
             node = fields[part].default_factory if callable(fields[part].default_factory) else None
-        if key == "paths.root" and not dry_run:
+        if key == "paths.root" and not (dry_run or sweep):
             try:
                 Path(value).mkdir(parents=True, exist_ok=True)
             except OSError as e:

@@ -132,13 +132,14 @@ def _why(log: str) -> str:
 
 
 PYTHONS = os.environ.get("SRLM_RESOLVE_PYTHONS", "3.11").split()
+ON_CI = os.environ.get("CI", "").lower() == "true"
 
 
 @pytest.mark.resolve
 @pytest.mark.parametrize("python_version", PYTHONS)
 def test_readme_gpu_install_resolves(pip_env, tmp_path, request, python_version):
-    if "resolve" not in (request.config.option.markexpr or ""):
-        pytest.skip("needs PyPI: run with -m resolve")
+    if "resolve" not in (request.config.option.markexpr or "") and not ON_CI:
+        pytest.skip("needs PyPI: run with -m resolve (CI runs it always)")
     python, env, built = pip_env
     report = tmp_path / "report.json"
     cmd = [
@@ -178,3 +179,17 @@ def test_readme_gpu_install_resolves(pip_env, tmp_path, request, python_version)
         f"vllm {picked['vllm']['version']}, transformers {picked['transformers']['version']}, "
         f"numpy {picked['numpy']['version']}"
     )
+
+
+@pytest.mark.resolve
+def test_gpu_check_dry_run(request):
+    """The prepared GPU check, on this CPU machine: its wheels fetched, its dry run passes."""
+    if "resolve" not in (request.config.option.markexpr or "") and not ON_CI:
+        pytest.skip("needs PyPI: run with -m resolve (CI runs it always)")
+    for script in ("fetch_gpu_wheels.sh", "gpu_check.sh"):
+        args = ["--dry-run"] if script == "gpu_check.sh" else []
+        run = subprocess.run(
+            ["bash", f"benchmarks/{script}", *args], cwd=REPO, capture_output=True, text=True
+        )
+        assert run.returncode == 0, (script, (run.stdout + run.stderr)[-3000:])
+    assert "gpu_check.sh --dry-run: ok" in run.stdout + run.stderr
