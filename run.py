@@ -14,15 +14,26 @@ from srlm.errors import one_line
 
 
 def build_components(cfg: DictConfig):
-    """The config's components, built by Hydra here so that srlm's own code never imports it."""
+    """The config's components, built by Hydra here so that srlm's own code never imports it.
+
+    In a dry run an evaluator that cannot be built here (no API key) is left out of the plan,
+    with a warning: the plan of everything else is still worth reading."""
     from hydra.utils import instantiate
 
+    from srlm.eval.evaluators import NoEvaluator
     from srlm.runner import Components
 
+    try:
+        evaluator = instantiate(cfg.evaluator)
+    except Exception as e:
+        if not cfg.dry_run:
+            raise
+        print(f"srlm: warning: no head to head in this plan: {one_line(e)}", file=sys.stderr)
+        evaluator = NoEvaluator()
     return Components(
         judge=instantiate(cfg.judge),
         select=instantiate(cfg.pairs.select),
-        evaluator=instantiate(cfg.evaluator),
+        evaluator=evaluator,
         load_generator=instantiate(cfg.generation.backend),
     )
 
@@ -30,12 +41,19 @@ def build_components(cfg: DictConfig):
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from srlm.pipeline import plain, run_job
-    from srlm.validate import check
+    from srlm.validate import check, check_environment
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     try:
-        check(plain(cfg))  # before anything is built or run: one line naming the key
+        config = plain(cfg)
+        check(config)  # before anything is built or run: one line naming the key
+        try:
+            check_environment(config)
+        except ValueError as e:
+            if not config["dry_run"]:
+                raise
+            print(f"srlm: warning: a real run would stop here: {e}", file=sys.stderr)
         choices = {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
         run_job(cfg, build_components(cfg), list(hc.overrides.task), choices)
     except Exception as e:

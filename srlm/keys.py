@@ -149,7 +149,12 @@ def material(
     excluded = tuple(r[1:] for r in reads if r.startswith("!"))
     out: dict[str, str] = {}
     for path in (r for r in reads if not r.startswith("!")):
-        for leaf, value in leaves(lookup(config, path), path):
+        try:
+            tree = lookup(config, path)
+        except KeyError:  # a path of another option (data.min_len with data=oasst): absent
+            out[f"config:{path}"] = "absent"
+            continue
+        for leaf, value in leaves(tree, path):
             if not changes_results(leaf) or leaf.startswith(excluded):
                 continue
             out[f"config:{leaf}"] = stable_hash(value)

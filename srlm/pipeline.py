@@ -20,8 +20,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from srlm import rundir, validate
+from srlm.paper_check import check_table
 from srlm.runner import Components, Runner
-from srlm.stages.base import Result
+from srlm.stages.base import Result, StageDef
 from srlm.stages.eft import EFT
 from srlm.stages.evaluate import (
     EVAL_AGREEMENT,
@@ -44,6 +45,7 @@ from srlm.stages.pairs import PAIRS, sample_table
 from srlm.stages.prompts import PROMPTS
 from srlm.stages.sample import CANDIDATES
 from srlm.stages.seed import SEED_DATA, seed_params
+from srlm.stages.select import selecting
 from srlm.tracking import Tracker
 
 log = logging.getLogger("srlm")
@@ -60,13 +62,13 @@ class Pipeline:
         seed = stage(SEED_DATA, params=seed_params(c["data"]["kind"]))  # bad data fails first
         builder = c["model"]["builder"]
         m0 = stage(base_model_stage(builder), "M0", params=m0_params(builder))
-        baseline = stage(SFT_BASELINE, "sft_baseline", m0=m0, seed_data=seed)
+        baseline = self.train(SFT_BASELINE, "sft_baseline", {}, seed, m0=m0)
         m1 = eft = baseline
         if c["data"]["use_eft"]:
             eft = seed  # synthetic seed data brings its EFT; OASST's comes from the baseline
             if c["data"]["kind"] != "synthetic":
                 eft = stage(EFT, "sft_baseline", seed_data=seed, judge_model=baseline)
-            m1 = stage(SFT_M1, "M1", m0=m0, seed_data=seed, eft=eft)
+            m1 = self.train(SFT_M1, "M1", {}, seed, m0=m0, eft=eft)
         self.log("sft_baseline", 0, {**seed.metrics, **baseline.metrics})
         self.log("M1", 1, {**(eft.metrics if eft is not seed else {}), **m1.metrics})
         self.evaluate(0, "sft_baseline", baseline, seed, rivals={})
@@ -80,18 +82,23 @@ class Pipeline:
             judgments = stage(JUDGMENTS, name, after, model=m_t, candidates=candidates)
             pairs = stage(PAIRS, name, after, candidates=candidates, judgments=judgments)
             self.log(name, t, {**p.metrics, **judgments.metrics, **pairs.metrics})
-            if c["pairs"]["train_with"] == "dpo":
-                m_next = stage(DPO, f"M{t + 1}", after, model=m_t, pairs=pairs)
-            else:  # top-only: the selected responses mixed into the seed IFT data (A.4)
-                m_next = stage(
-                    TOP_ONLY_SFT, f"M{t + 1}", after, model=m_t, pairs=pairs, seed_data=seed
-                )
+            # top-only: the selected responses mixed into the seed IFT data (A.4)
+            train = DPO if c["pairs"]["train_with"] == "dpo" else TOP_ONLY_SFT
+            m_next = self.train(train, f"M{t + 1}", after, seed, model=m_t, pairs=pairs)
             self.log(f"M{t + 1}", t + 1, m_next.metrics)
             rivals = {"sft": "sft_baseline", "prev": name, "m1": "M1" if t > 1 else None}
             self.evaluate(t + 1, f"M{t + 1}", m_next, seed, rivals)  # M3 vs M1: Figure 3
             self.keep_iteration(t, p, candidates, judgments, pairs, m_next)
             models.append(m_next)
             prompts.append(p)
+
+    def train(self, stage: StageDef, label: str, params: dict, seed: Result, **inputs) -> Result:
+        """A training stage; with eval.checkpoint_selection on, it also chooses its checkpoint
+        by head to head on held-out prompts of the seed data (srlm/stages/select.py)."""
+        stage = selecting(stage, self.c)
+        if "seed_data" in stage.inputs:
+            inputs["seed_data"] = seed
+        return self.runner.run(stage, label, params, **inputs)
 
     def prompt_generator(self, m0: Result, m_t: Result) -> Result | None:
         """Who writes iteration t's prompts: M0 (fixed), M_t, a given model, or nobody."""
@@ -165,6 +172,7 @@ def run_job(
     texts = key_texts(config, components)
     _seed_everything(config)
     if config["dry_run"]:
+        print(check_table(config)[1], end="\n\n")  # the paper's settings beside this run's
         runner = Runner(config, Path(config["paths"]["store"]), components, texts, run_dir, True)
         Pipeline(config, runner, None).run()
         print(f"plan for {run_dir} (nothing run, nothing written):\n{runner.plan_table()}")

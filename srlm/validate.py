@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from srlm.stages.select import check_config as check_selection
+
 
 class ConfigError(ValueError):
     """A config value srlm cannot run with; the message names the key."""
@@ -69,6 +71,12 @@ def check(config: dict[str, Any]) -> None:
             _local_file(data["eval_source"], "data.eval_source")
     else:
         raise ConfigError(f"data.kind={data['kind']!r}: must be synthetic or oasst")
+    check_selection(config)  # eval.checkpoint_selection: a judge, checkpoints to choose from
+
+
+def check_environment(config: dict[str, Any]) -> None:
+    """What this machine must offer the run: its backend, the evaluator's key, a writable root.
+    (A dry run reports these as warnings: its plan is still worth reading.)"""
     _backend(config["generation"]["backend"])
     _evaluator(config["evaluator"])
     _writable(Path(config["paths"]["root"]), "paths.root")

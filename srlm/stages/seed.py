@@ -92,24 +92,35 @@ def _oasst_seed(cfg: dict[str, Any]) -> dict[str, list[dict]]:
             train_side,
             cfg["eval_fraction"],
         )
-    if cfg.get("eval_prompts_source"):
-        from srlm.artifacts import read_jsonl
-
-        eval_prompts = [
-            {"id": str(r.get("id", i)), "prompt": r["prompt"]}
-            for i, r in enumerate(read_jsonl(cfg["eval_prompts_source"]))
-        ]
-    else:
-        eval_prompts = own_prompts
-    eval_prompts = eval_prompts[: cfg.get("max_eval_prompts") or None]
     alpaca = []
     if cfg.get("alpaca_eval_source"):
         try:
             alpaca = load_alpaca_instructions(cfg["alpaca_eval_source"])
         except Exception as e:  # the hub may be out of reach; AlpacaEval export is then skipped
+            if cfg.get("eval_prompts_source") == "alpaca_eval":
+                raise ValueError(
+                    f"data.eval_prompts_source=alpaca_eval: AlpacaEval's instructions not loaded "
+                    f"from data.alpaca_eval_source={cfg['alpaca_eval_source']} ({e})"
+                ) from e
             log.warning(
                 "AlpacaEval instructions not loaded from %s: %s", cfg["alpaca_eval_source"], e
             )
+    limit = cfg.get("max_eval_prompts") or None
+    if cfg.get("eval_prompts_source") == "alpaca_eval":
+        # The paper's 256 IFT-test prompts (Humpback's sources) are not public as such: a fixed,
+        # seeded sample of AlpacaEval's instructions, none of the seed data's (docs/protocol.md).
+        from srlm.stages.select import alpaca_test_prompts
+
+        eval_prompts = alpaca_test_prompts(alpaca, seed, limit, cfg["seed"])
+    elif cfg.get("eval_prompts_source"):
+        from srlm.artifacts import read_jsonl
+
+        eval_prompts = [
+            {"id": str(r.get("id", i)), "prompt": r["prompt"]}
+            for i, r in enumerate(read_jsonl(cfg["eval_prompts_source"]))
+        ][:limit]
+    else:
+        eval_prompts = own_prompts[:limit]
     log.info(
         "oasst seed: ift=%d ranked_train=%d ranked_eval=%d eval_prompts=%d alpaca=%d",
         len(seed["ift"]),
