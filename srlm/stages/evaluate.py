@@ -105,16 +105,21 @@ def head_to_head(
 # -- declared stages ------------------------------------------------------------------------------
 
 
-def _eval_outputs(ctx: Context) -> dict[str, float]:
-    gen, tok = ctx.generator(ctx.inputs["model"].model, "answers (eval)")
+def eval_sampling(ctx: Context) -> Sampling:
+    """How a model answers held-out prompts (``eval.generation``; greedy by default)."""
     eg = ctx.cfg("eval.generation")
-    sampling = Sampling(
+    return Sampling(
         n=1,
         temperature=eg["temperature"],
         top_p=eg["top_p"],
         max_new_tokens=eg["max_new_tokens"],
         seed=ctx.seed,
     )
+
+
+def _eval_outputs(ctx: Context) -> dict[str, float]:
+    gen, tok = ctx.generator(ctx.inputs["model"].model, "answers (eval)")
+    sampling = eval_sampling(ctx)
     seed = ctx.inputs["seed_data"]
     oracle = ctx.cfg("data.kind") == "synthetic"
     log = ctx.row_log("outputs.jsonl")

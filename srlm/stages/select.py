@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from srlm.artifacts import RowLog
-from srlm.generation.base import Sampling
 from srlm.stages.base import GENERATION, Context, StageDef
+from srlm.stages.evaluate import eval_sampling
 
 log = logging.getLogger("srlm")
 
@@ -276,14 +276,7 @@ def select_checkpoint(ctx: Context, train_metrics: dict[str, float]) -> dict[str
         ctx.write_rows("selection.jsonl", [])
         return {}
     prompts = selection_prompts(ctx.inputs["seed_data"], options["max_prompts"], ctx.seed)
-    eg = ctx.cfg("eval.generation")
-    sampling = Sampling(
-        n=1,
-        temperature=eg["temperature"],
-        top_p=eg["top_p"],
-        max_new_tokens=eg["max_new_tokens"],
-        seed=ctx.seed,
-    )
+    sampling = eval_sampling(ctx)
     oracle = ctx.cfg("data.kind") == "synthetic"
     outputs: dict[int, list[dict]] = {}
     answers: dict[int, dict[str, float]] = {}
