@@ -1,9 +1,9 @@
-"""The vLLM backend: its contract with a fake ``vllm`` on CPU, and with the real one on a GPU.
+"""The vLLM backend: its contract with a fake ``vllm`` here, and with the real one on a GPU.
 
-vLLM cannot be installed on the CPU machine (ENVIRONMENT.md §6), so the CPU tests put a fake
-module in ``sys.modules``: they check what ``srlm.generation.vllm`` asks of vLLM and how it maps
-the answers back (n per prompt, prompt order, seeds, stop strings, close). The ``gpu`` test runs
-the real engine on a tiny model.
+The project's own venv has no vLLM, so these tests put a fake module in ``sys.modules``: they
+check what ``srlm.generation.vllm`` asks of vLLM on each platform and how it maps the answers
+back (n per prompt, prompt order, seeds, stop strings, close). The real engine runs in
+tests/test_vllm_engine.py (CPU, ``.venv-vllm``) and in the ``gpu`` test below.
 """
 
 from __future__ import annotations
@@ -67,13 +67,25 @@ class FakeLLM:
         ]
 
 
+class FakePlatform:
+    cpu = False
+
+    def is_cpu(self) -> bool:
+        return self.cpu
+
+
 @pytest.fixture
 def fake_vllm(monkeypatch):
     module = types.ModuleType("vllm")
     module.LLM = FakeLLM
     module.SamplingParams = FakeSamplingParams
+    platforms = types.ModuleType("vllm.platforms")
+    platforms.current_platform = FakePlatform()
+    module.platforms = platforms
     FakeLLM.instances = []
     monkeypatch.setitem(sys.modules, "vllm", module)
+    # set even where the real vllm is installed and imported (.venv-vllm): the fake answers
+    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
     return module
 
 
@@ -95,7 +107,7 @@ def test_module_import_does_not_import_vllm() -> None:
 def test_load_passes_engine_settings(fake_vllm, tmp_path) -> None:
     # The model says 1024 positions: a longer max_model_len is capped (vLLM would refuse it).
     (tmp_path / "config.json").write_text(
-        json.dumps({"model_type": "llama", "max_position_embeddings": 1024})
+        json.dumps({"model_type": "llama", "max_position_embeddings": 1024, "dtype": "float32"})
     )
     gen = load(tmp_path, tensor_parallel_size=2, gpu_memory_utilization=0.5, seed=7)
     assert isinstance(gen, VLLMGenerator)
@@ -106,11 +118,53 @@ def test_load_passes_engine_settings(fake_vllm, tmp_path) -> None:
         "gpu_memory_utilization": 0.5,
         "max_model_len": 1024,
         "enable_prefix_caching": True,
-        "dtype": "auto",
+        "dtype": "float32",  # the checkpoint's own: vLLM's "auto" would load it as bf16/fp16
         "seed": 7,
     }
     load(tmp_path, max_model_len=512)
     assert FakeLLM.instances[-1].kwargs["max_model_len"] == 512
+
+
+def test_dtype_is_the_checkpoints_unless_set(fake_vllm, tmp_path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"torch_dtype": "bfloat16"}))  # transformers 4
+    for dtype, expected in ((None, "bfloat16"), ("auto", "bfloat16"), ("float32", "float32")):
+        load(tmp_path, dtype=dtype)
+        assert FakeLLM.instances[-1].kwargs["dtype"] == expected
+    load(tmp_path / "no-such-checkpoint")  # nothing to read: vLLM decides, and the log says so
+    assert FakeLLM.instances[-1].kwargs["dtype"] == "auto"
+
+
+def test_cpu_engine_settings(fake_vllm, tmp_path) -> None:
+    """On CPU: KV cache in GiB, no RAM fraction, prompts prefilled whole (seeded sampling)."""
+    fake_vllm.platforms.current_platform.cpu = True
+    (tmp_path / "config.json").write_text(json.dumps({"dtype": "float32"}))
+    load(tmp_path, cpu_kvcache_gib=0.5, gpu_memory_utilization=0.85)
+    kwargs = FakeLLM.instances[-1].kwargs
+    assert "gpu_memory_utilization" not in kwargs  # a fraction of RAM there: 0.85 is refused
+    assert kwargs["kv_cache_memory_bytes"] == 512 * 2**20
+    assert kwargs["enable_chunked_prefill"] is False
+    assert kwargs["enforce_eager"] is True
+    assert kwargs["dtype"] == "float32"
+    # engine_args pass through last, over the CPU defaults too
+    load(tmp_path, engine_args={"enforce_eager": False, "max_num_seqs": 8})
+    kwargs = FakeLLM.instances[-1].kwargs
+    assert kwargs["enforce_eager"] is False and kwargs["max_num_seqs"] == 8
+
+
+def test_engine_args_from_config(fake_vllm, tmp_path) -> None:
+    """Hydra hands engine_args as a DictConfig: vLLM gets plain values, nested ones too."""
+    from omegaconf import OmegaConf
+
+    args = OmegaConf.create({"compilation_config": {"mode": 0}, "block_size": 32})
+    load(tmp_path, engine_args=args)
+    kwargs = FakeLLM.instances[-1].kwargs
+    assert (
+        kwargs["compilation_config"] == {"mode": 0} and type(kwargs["compilation_config"]) is dict
+    )
+    assert kwargs["block_size"] == 32 and "gpu_memory_utilization" in kwargs  # not on CPU here
+    for key in ("model", "dtype", "seed"):  # the backend's own keys are set once, by name
+        with pytest.raises(ValueError, match=key):
+            load(tmp_path, engine_args={key: "x"})
 
 
 def test_generate_n_per_prompt_in_order(fake_vllm) -> None:
