@@ -120,6 +120,8 @@ class EvalGenerationConfig:
 class AlpacaEvalConfig:
     run_annotator: bool = False
     annotators_config: str = "weighted_alpaca_eval_gpt4_turbo"
+    reference_outputs: str | None = None
+    fn_metric: str | None = None
 
 
 @dataclass

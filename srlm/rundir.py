@@ -143,5 +143,11 @@ def export_alpaca(out_dir: Path, generator: str, rows: list[dict], options: dict
     path = write_model_outputs(out_dir / "model_outputs.json", rows, generator)
     if not options["run_annotator"]:
         return {}
-    result = run_alpaca_eval(path, options["annotators_config"], out_dir / "alpaca_eval")
+    result = run_alpaca_eval(
+        path,
+        options["annotators_config"],
+        out_dir / "alpaca_eval",
+        reference_outputs=options.get("reference_outputs"),
+        fn_metric=options.get("fn_metric"),
+    )
     return {k: v for k, v in (result or {}).items() if isinstance(v, int | float)}

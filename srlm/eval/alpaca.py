@@ -140,6 +140,8 @@ def run_alpaca_eval(
     annotators_config: str,
     output_dir: str | Path,
     timeout: float | None = None,
+    reference_outputs: str | None = None,
+    fn_metric: str | None = None,
 ) -> dict[str, Any] | None:
     """Run alpaca_eval's annotator on ``model_outputs.json``; its raw win rate metrics.
 
@@ -164,6 +166,12 @@ def run_alpaca_eval(
         "--output_path",
         str(output_dir),
     ]
+    # Offline: a local reference (the default is downloaded from the hub) and the raw win rate
+    # (the length-controlled one downloads its weights too).
+    if reference_outputs:
+        args += ["--reference_outputs", str(reference_outputs)]
+    if fn_metric:
+        args += ["--fn_metric", fn_metric]
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
