@@ -35,7 +35,8 @@ print(f"{(time.perf_counter() - start) / steps:.4f}")
 
 def timed(threads: int, steps: int, busy: bool) -> float:
     cmd = [sys.executable, "-c", WORK, str(threads), str(steps)]
-    rival = subprocess.Popen(cmd, stdout=subprocess.DEVNULL) if busy else None
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    rival = subprocess.Popen(cmd, **quiet) if busy else None
     time.sleep(0.5 if busy else 0)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     if rival is not None:
