@@ -12,7 +12,7 @@ from srlm.report.paper import (
     PAPER_TABLE1_ALPACAEVAL_SELF_REWARDING,
     PAPER_TABLE4_REWARD_MODELLING,
 )
-from srlm.report.runs import AGREEMENT, ALPACA_WIN, H2H_PREV, H2H_SFT, Run, model_name
+from srlm.report.runs import AGREEMENT, ALPACA_WIN, H2H_M1, H2H_PREV, H2H_SFT, Run, model_name
 from srlm.report.tables import Column, Table
 
 
@@ -21,7 +21,7 @@ def _pct_cols(*headers: str) -> list[Column]:
 
 
 def head_to_head_table(runs: Sequence[Run]) -> Table:
-    """Figure 3: M_t vs the SFT baseline and vs M_{t-1}, win / tie / loss %."""
+    """Figure 3: M_t vs the SFT baseline, vs M_{t-1} and (the last model) vs M1, win / tie / loss %."""
     table = Table(
         "head_to_head",
         "Head to head (Figure 3): left model's win / tie / loss %",
@@ -35,8 +35,9 @@ def head_to_head_table(runs: Sequence[Run]) -> Table:
             t = row["iteration"]
             if t < 1:
                 continue
-            for prefix, opponent in ((H2H_SFT, "SFT baseline"), (H2H_PREV, f"M{t - 1}")):
-                if prefix == H2H_PREV and t < 2:
+            rivals = ((H2H_SFT, "SFT baseline"), (H2H_PREV, f"M{t - 1}"), (H2H_M1, "M1"))
+            for prefix, opponent in rivals:
+                if (prefix == H2H_PREV and t < 2) or (prefix == H2H_M1 and t < 3):
                     continue
                 ours = [run.get(f"{prefix}/{k}", t) for k in ("win", "tie", "loss")]
                 if all(v is None for v in ours):

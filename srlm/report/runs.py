@@ -29,6 +29,7 @@ AGREEMENT: list[tuple[str, str, str]] = [  # (metric, header, fmt)
 ]
 H2H_SFT = "eval/h2h_vs_sft"
 H2H_PREV = "eval/h2h_vs_prev"
+H2H_M1 = "eval/h2h_vs_m1"  # the last model vs M1 (Figure 3's M3 vs M1)
 ALPACA_WIN = "eval/alpaca/win_rate"
 
 DIM_DEFAULTS: dict[str, Any] = {"data.use_eft": True}  # runs from before the key existed
