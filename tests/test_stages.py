@@ -322,3 +322,13 @@ def test_every_declared_stage_reads_only_existing_config_paths():
     for stage in stages:
         for path in stage.reads:
             lookup(cfg, path.lstrip("!"))
+
+
+def test_a_second_run_of_the_same_command_is_refused_while_the_first_holds_it(tmp_path):
+    from srlm.rundir import lock
+
+    first = lock(tmp_path / "run")
+    with pytest.raises(RuntimeError, match="another srlm run of this command"):
+        lock(tmp_path / "run")
+    first.release()
+    lock(tmp_path / "run").release()  # free again once the first is done
