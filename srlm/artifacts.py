@@ -44,20 +44,33 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def parse_jsonl(text: str, name: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` per non-blank line; a bad line raises ValueError naming it:
+    ``name:LINE: not valid JSON (...)``. Split on "\n" only: ``str.splitlines()`` also splits
+    at U+2028, which JSON written with ``ensure_ascii=False`` leaves raw."""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{name}:{lineno}: not valid JSON ({e.msg})") from None
+
+
+def read_text(path: str | Path) -> str:
+    """A text file's content, gunzipped when it is gzip (by its magic bytes, not its name)."""
+    raw = Path(path).read_bytes()
+    return (gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw).decode("utf-8")
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """The one JSONL reader of srlm: ``(line number, value)`` per row of a .jsonl(.gz) file."""
+    return parse_jsonl(read_text(path), path)
+
+
 def read_jsonl(path: str | Path) -> list[dict]:
-    """Rows of a JSONL (or .gz) file; a bad line names the file and the line."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}: line {n}: not valid JSON ({e.msg})") from None
-    return rows
+    """Rows of a JSONL (or gzipped) file; a bad line names the file and the line."""
+    return [row for _, row in iter_jsonl(path)]
 
 
 class RowLog:

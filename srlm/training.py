@@ -169,11 +169,10 @@ def dropout_overrides(path: str | Path, cfg: dict[str, Any], kind: str) -> dict[
 
 
 def _load_model(path: str | Path, cfg: dict[str, Any], kind: str = "sft"):
-    from transformers import AutoModelForCausalLM
+    from srlm.models.loading import load_model
 
-    dtype = torch.bfloat16 if (cfg.get("bf16") and torch.cuda.is_available()) else torch.float32
-    kwargs: dict[str, Any] = {"dtype": dtype, **dropout_overrides(path, cfg, kind)}
-    return AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    dtype = "bfloat16" if (cfg.get("bf16") and torch.cuda.is_available()) else "float32"
+    return load_model(path, dtype, for_training=True, **dropout_overrides(path, cfg, kind))
 
 
 def _rank() -> int:

@@ -1,6 +1,5 @@
 """Every option of every config group composes, and instantiates where it names a _target_."""
 
-
 import pytest
 from conftest import REPO, run_cli
 from hydra import compose, initialize_config_dir

@@ -182,7 +182,7 @@ def test_invalid_json_line(tmp_path: Path) -> None:
     with pytest.raises(OasstDataError) as err:
         load_oasst_messages(str(path))
     text = str(err.value)
-    assert text.startswith(f"{path}: row 3: invalid JSON") and "\n" not in text
+    assert text.startswith(f"{path}:3: not valid JSON") and "\n" not in text
 
 
 def test_missing_field_jsonl(tmp_path: Path) -> None:

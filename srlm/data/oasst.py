@@ -23,15 +23,15 @@ Record formats (shared with the rest of the project):
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from srlm.artifacts import iter_jsonl
 
 log = logging.getLogger("srlm")
 
@@ -114,21 +114,12 @@ def _read_local(path: Path, label: str) -> Iterator[tuple[int, Any]]:
 
 
 def _read_jsonl(path: Path, label: str) -> Iterator[tuple[int, Any]]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise OasstDataError(
-                        f"{label}: row {lineno}: invalid JSON ({exc.msg})"
-                    ) from None
-                yield lineno, row
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        yield from iter_jsonl(path)
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise OasstDataError(f"{label}: cannot read ({type(exc).__name__}: {exc})") from None
+    except ValueError as exc:  # a bad line: "path:LINE: not valid JSON (...)"
+        raise OasstDataError(str(exc)) from None
 
 
 def _read_parquet(path: Path, label: str) -> Iterator[tuple[int, Any]]:

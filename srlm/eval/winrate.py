@@ -30,7 +30,6 @@ prints one JSON object; a bad file exits 2 with one line naming the problem.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import sys
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from srlm.artifacts import parse_jsonl, read_text
 
 _MISSING = object()
 
@@ -120,13 +121,10 @@ def read_records(
     gzip is detected by its magic bytes, not the file's name. ``where`` names the record for an
     error message: ``path:LINE`` in JSONL (blank lines skipped but counted), ``path: ITEM I`` in a
     list. Any problem reading or parsing the file is an InputError naming the file and the line.
-    The one reader of srlm.eval's input files (winrate, alpaca, agreement).
+    srlm.eval's reader of input files (winrate, alpaca, agreement), on srlm.artifacts' JSONL.
     """
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -143,16 +141,10 @@ def read_records(
         except json.JSONDecodeError as e:
             raise InputError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
         return [(f"{path}: {item} {i}", obj) for i, obj in enumerate(data)]
-    records = []
-    # Split on "\n" only: str.splitlines would also split at U+2028 and friends, which JSON
-    # strings written with ensure_ascii=False may hold.
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((f"{path}:{lineno}", json.loads(line)))
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+    try:
+        records = [(f"{path}:{lineno}", obj) for lineno, obj in parse_jsonl(text, path)]
+    except ValueError as e:
+        raise InputError(str(e)) from None
     return records
 
 

@@ -47,13 +47,17 @@ def load_tokenizer(path: str | Path, chat_template: str | None = None):
     return tok
 
 
-def load_model(path: str | Path, dtype: str | None = None):
+def load_model(path: str | Path, dtype: str | None = None, for_training: bool = False, **config):
+    """M_t from a checkpoint: on the GPU and in eval mode for generation; as it is for a trainer
+    (which places it). ``config`` overrides the model config (dropout for training)."""
     from transformers import AutoModelForCausalLM
 
-    kwargs = {}
+    kwargs: dict = dict(config)
     if dtype and dtype != "auto":
         kwargs["dtype"] = DTYPES[dtype]
     model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    if for_training:
+        return model
     if torch.cuda.is_available():
         model = model.to("cuda")
     return model.eval()

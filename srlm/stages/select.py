@@ -181,11 +181,13 @@ def _is_adapter(path: Path) -> bool:
 def merge_adapter(adapter: Path, out: Path) -> Path:
     """A LoRA checkpoint as a plain model (its base resized to the tokenizer, as training did)."""
     from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from srlm.models.loading import load_model
 
     base_path = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
     tok = AutoTokenizer.from_pretrained(str(adapter))
-    base = AutoModelForCausalLM.from_pretrained(base_path)
+    base = load_model(base_path, for_training=True)  # on the CPU, as it is: merged, then saved
     if base.get_input_embeddings().num_embeddings < len(tok):
         base.resize_token_embeddings(len(tok))
     model = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
