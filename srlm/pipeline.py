@@ -20,11 +20,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from srlm import rundir, validate
+from srlm.eval.alpaca import write_model_outputs
 from srlm.paper_check import check_table
 from srlm.runner import Components, Runner
 from srlm.stages.base import Result, StageDef
 from srlm.stages.eft import EFT
 from srlm.stages.evaluate import (
+    ALPACA_EVAL,
     EVAL_AGREEMENT,
     EVAL_H2H,
     EVAL_OUTPUTS,
@@ -120,14 +122,13 @@ class Pipeline:
             if rival and self.runner.components.evaluator.available:
                 h2h = stage(EVAL_H2H, f"{name} vs {rival}", a=outputs, b=self.outputs[rival])
                 metrics.update(h2h_metrics(h2h, f"eval/h2h_vs_{what}") if h2h.done else {})
+        if self.c["eval"]["alpaca_eval"]["run_annotator"] and outputs.done:
+            metrics.update(stage(ALPACA_EVAL, name, outputs=outputs, seed_data=seed).metrics)
         self.log(name, iteration, metrics)
-        if self.run_dir is not None:
-            alpaca = self.c["eval"]["alpaca_eval"]
+        if self.run_dir is not None:  # AlpacaEval's model_outputs.json, named for this run
             generator = f"srlm-{self.c['name']}-{self.run_dir.name}-{name}"
-            scores = rundir.export_alpaca(
-                self.run_dir / "eval" / name, generator, alpaca_outputs(outputs, seed), alpaca
-            )
-            self.log(name, iteration, {f"eval/alpaca/{k}": v for k, v in scores.items()})
+            out = self.run_dir / "eval" / name / "model_outputs.json"
+            write_model_outputs(out, alpaca_outputs(outputs, seed), generator)
 
     def keep_iteration(self, t: int, prompts, candidates, judgments, pairs, m_next) -> None:
         """iter_XX/ in the run directory, and a sample of the judged candidates for wandb."""

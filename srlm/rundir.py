@@ -132,22 +132,3 @@ def link_iteration(run_dir: Path, t: int, files: dict[str, Path]) -> None:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(Path(target).resolve())
-
-
-def export_alpaca(out_dir: Path, generator: str, rows: list[dict], options: dict) -> dict:
-    """``model_outputs.json`` in AlpacaEval's format; its win rate if the annotator is on."""
-    from srlm.eval.alpaca import run_alpaca_eval, write_model_outputs
-
-    if not rows:
-        return {}
-    path = write_model_outputs(out_dir / "model_outputs.json", rows, generator)
-    if not options["run_annotator"]:
-        return {}
-    result = run_alpaca_eval(
-        path,
-        options["annotators_config"],
-        out_dir / "alpaca_eval",
-        reference_outputs=options.get("reference_outputs"),
-        fn_metric=options.get("fn_metric"),
-    )
-    return {k: v for k, v in (result or {}).items() if isinstance(v, int | float)}

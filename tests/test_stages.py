@@ -311,6 +311,7 @@ def test_every_declared_stage_reads_only_existing_config_paths():
         evaluate.EVAL_OUTPUTS,
         evaluate.EVAL_AGREEMENT,
         evaluate.EVAL_H2H,
+        evaluate.ALPACA_EVAL,
         models.M0_TINY,
         models.SFT_BASELINE,
         models.SFT_M1,

@@ -209,3 +209,31 @@ def h2h_metrics(result, prefix: str) -> dict[str, float]:
         f"{prefix}/n": float(r["n"]),
         f"{prefix}/judge_failures": float(r.get("n_judge_failures", 0)),
     }
+
+
+def _alpaca_eval(ctx: Context) -> dict[str, float]:
+    """alpaca_eval's annotator on M's outputs: paid API calls, so stored and reused like any stage."""
+    from srlm.eval.alpaca import run_alpaca_eval, write_model_outputs
+
+    options = ctx.cfg("eval.alpaca_eval")
+    rows = alpaca_outputs(ctx.inputs["outputs"], ctx.inputs["seed_data"])
+    path = write_model_outputs(ctx.path("model_outputs.json"), rows, f"srlm-{ctx.label}")
+    result = run_alpaca_eval(
+        path,
+        options["annotators_config"],
+        ctx.path("alpaca_eval"),
+        reference_outputs=options["reference_outputs"],
+        fn_metric=options["fn_metric"],
+    )
+    return {f"eval/alpaca/{k}": v for k, v in (result or {}).items() if isinstance(v, int | float)}
+
+
+ALPACA_EVAL = StageDef(
+    "alpaca_eval",
+    version=1,
+    reads=("eval.alpaca_eval",),  # a local annotator config or reference is keyed by content
+    inputs=("outputs", "seed_data"),
+    outputs=("model_outputs.json",),
+    body=_alpaca_eval,
+    doc="AlpacaEval's annotator (GPT-4 Turbo or any endpoint) on M's AlpacaEval outputs",
+)
