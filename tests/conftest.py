@@ -75,9 +75,23 @@ INTEGRATION_MODULES = {
 
 
 def pytest_collection_modifyitems(config, items):
+    _leave_vllm_tests_to_their_venv(config, items)
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
         code = getattr(getattr(item, "function", None), "__code__", None)
         uses_cli = code is not None and "run_cli" in code.co_names
         if module in INTEGRATION_MODULES or MODEL_FIXTURES & set(item.fixturenames) or uses_cli:
             item.add_marker(pytest.mark.integration)
+
+
+def _leave_vllm_tests_to_their_venv(config, items) -> None:
+    """Without vLLM in this Python, the vllm/endpoint tests are not collected here: the test
+    ``test_vllm_suite_in_its_venv`` runs them in .venv-vllm and fails if any fails or skips."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        return
+    theirs = [i for i in items if i.get_closest_marker("vllm") or i.get_closest_marker("endpoint")]
+    if theirs:
+        config.hook.pytest_deselected(items=theirs)
+        items[:] = [i for i in items if i not in theirs]

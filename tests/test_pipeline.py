@@ -226,7 +226,8 @@ def test_oasst_seed_path_end_to_end(session_runs):
 
 def test_a_failing_sweep_job_is_listed_and_the_others_finish(smoke_run, session_runs):
     """One job fails inside its run (its root is not a folder): the sweep lists it and fails."""
-    res = run_cli("-m", "experiment=smoke", f"paths.root=/dev/null/srlm,{session_runs}")
+    sweep = f"hydra.sweep.dir={session_runs / '_sweeps' / 'one_fails'}"
+    res = run_cli("-m", "experiment=smoke", f"paths.root=/dev/null/srlm,{session_runs}", sweep)
     assert res.returncode == 1, res.stderr[-3000:]
     out = res.stdout + res.stderr
     assert "srlm: sweep: 1 of 2 jobs failed:" in out and "NotADirectoryError" in out

@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO, run_cli
 
 from srlm.models.tiny import CHAT_TEMPLATE
+from srlm.rundir import make_run_id
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ UPSTREAM = {("seed_data", ""), ("m0", "M0"), ("pretrained", "M0"), ("sft", "sft_
 def _run(root: Path, *args: str) -> dict[tuple[str, str], bool]:
     res = run_cli(*SMALL, *args, f"paths.root={root}")
     assert res.returncode == 0, res.stderr[-3000:]
-    [stages] = root.glob("smoke/*/stages.json")
+    stages = root / "smoke" / make_run_id([*SMALL, *args]) / "stages.json"
     return {(s["stage"], s["model"]): s["executed"] for s in json.loads(stages.read_text())}
 
 

@@ -56,5 +56,7 @@ def test_base_model_tokenizer_gets_srlm_template_and_role_tokens(tmp_path):
     PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="</s>").save_pretrained(tmp_path)
     tok = load_tokenizer(tmp_path, "srlm")
     assert {"<|user|>", "<|assistant|>", "<|end|>"} <= set(tok.get_vocab())
-    assert tok.eos_token == "<|end|>" and tok.pad_token == "<|pad|>"
+    assert (
+        tok.eos_token == "<|end|>" and tok.pad_token == "<|end|>"
+    )  # no pad token of its own: pads with EOS
     assert chat_prompt(tok, "hi") == "<|user|>\nhi\n<|assistant|>\n"
