@@ -65,14 +65,15 @@ class Pipeline:
         builder = c["model"]["builder"]
         m0 = stage(base_model_stage(builder), "M0", params=m0_params(builder))
         baseline = self.train(SFT_BASELINE, "sft_baseline", {}, seed, m0=m0)
-        m1 = eft = baseline
+        m1, eft = baseline, None  # without EFT, M1 is the SFT baseline (the A.3 ablation)
         if c["data"]["use_eft"]:
             eft = seed  # synthetic seed data brings its EFT; OASST's comes from the baseline
             if c["data"]["kind"] != "synthetic":
                 eft = stage(EFT, "sft_baseline", seed_data=seed, judge_model=baseline)
             m1 = self.train(SFT_M1, "M1", {}, seed, m0=m0, eft=eft)
         self.log("sft_baseline", 0, {**seed.metrics, **baseline.metrics})
-        self.log("M1", 1, {**(eft.metrics if eft is not seed else {}), **m1.metrics})
+        eft_metrics = eft.metrics if eft not in (None, seed) else {}  # OASST's EFT stage
+        self.log("M1", 1, {**eft_metrics, **m1.metrics})
         self.evaluate(0, "sft_baseline", baseline, seed, rivals={})
         self.evaluate(1, "M1", m1, seed, rivals={"sft": "sft_baseline"})
         models, prompts = [m1], []
