@@ -3,8 +3,9 @@
 ``best_worst`` is the paper's AIFT rule (§3.2): chosen = highest mean score, rejected = lowest,
 the prompt dropped when they are equal. Unscored candidates (every judge sample unparseable)
 take part in neither side: a judge failure must never become the rejected answer (docs/peers.md).
-``top_only`` is the positive-examples-only ablation (A.4): SFT data from the top responses,
-which ``mix_with_seed`` adds back into the seed IFT data with a mixing weight, as the paper did.
+``random_pairs`` is the same-steps control: as many pairs, drawn at random. ``top_only`` is the
+positive-examples-only ablation (A.4): SFT data from the top responses, which ``mix_with_seed``
+adds back into the seed IFT data with a mixing weight, as the paper did.
 """
 
 from __future__ import annotations
@@ -64,6 +65,38 @@ def best_worst(
             {
                 "prompt_id": g.prompt_id,
                 "prompt": g.prompt,
+                "chosen": chosen.text,
+                "rejected": rejected.text,
+                "chosen_score": chosen.score,
+                "rejected_score": rejected.score,
+                "chosen_id": chosen.id,
+                "rejected_id": rejected.id,
+            }
+        )
+    return pairs, stats
+
+
+def random_pairs(
+    groups: list[ScoredPrompt], *, tie_break: str = "first", seed: int = 0, min_margin: float = 0.0
+) -> tuple[list[dict], dict]:
+    """The same-steps control: as many pairs as ``best_worst`` makes, from the same prompts, but
+    chosen and rejected are two different scored candidates drawn at random, in random order.
+
+    DPO then takes the same number of pairs and steps on the same candidates with no judge
+    signal, so a gain of the self-judged run over this one comes from the judge's preferences,
+    not from more training (docs/tiny_world.md). The scores are kept for telemetry only.
+    """
+    rng = random.Random(seed)
+    judged, stats = best_worst(groups, tie_break=tie_break, seed=seed, min_margin=min_margin)
+    by_prompt = {g.prompt_id: g for g in groups}
+    pairs = []
+    for row in judged:
+        scored = [c for c in by_prompt[row["prompt_id"]].candidates if c.score is not None]
+        chosen = rng.choice(scored)
+        rejected = rng.choice([c for c in scored if c.text != chosen.text])
+        pairs.append(
+            {
+                **row,
                 "chosen": chosen.text,
                 "rejected": rejected.text,
                 "chosen_score": chosen.score,

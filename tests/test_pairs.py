@@ -2,7 +2,14 @@
 
 import pytest
 
-from srlm.pairs import Candidate, ScoredPrompt, best_worst, mix_with_seed, top_only
+from srlm.pairs import (
+    Candidate,
+    ScoredPrompt,
+    best_worst,
+    mix_with_seed,
+    random_pairs,
+    top_only,
+)
 
 
 def group(pid, *scores):
@@ -48,6 +55,22 @@ def test_identical_texts_make_no_pair():
     g = ScoredPrompt("a", "p", (Candidate("same", 5.0, "a/0"), Candidate("same", 1.0, "a/1")))
     pairs, stats = best_worst([g])
     assert pairs == [] and stats["identical"] == 1
+
+
+def test_random_pairs_match_best_worst_in_count_but_not_in_choice():
+    groups = [group(str(i), 5.0, 1.0, None, 3.0) for i in range(200)]
+    groups += [group("tie", 2.0, 2.0), group("one", None, 4.0)]
+    judged, judged_stats = best_worst(groups)
+    control, stats = random_pairs(groups, seed=1)
+    assert stats == judged_stats and len(control) == len(judged) == 200
+    assert [p["prompt_id"] for p in control] == [p["prompt_id"] for p in judged]
+    assert all(p["chosen"] != p["rejected"] for p in control)
+    assert all(not p["chosen"].endswith("-2") and not p["rejected"].endswith("-2") for p in control)
+    # about one in three draws picks the judge's chosen answer (5.0), not always
+    share = sum(p["chosen_score"] == 5.0 for p in control) / len(control)
+    assert 0.2 < share < 0.5
+    assert random_pairs(groups, seed=1) == (control, stats)
+    assert random_pairs(groups, seed=2)[0] != control
 
 
 def test_min_margin():

@@ -82,9 +82,10 @@ def test_paper_values_are_written_in_the_module_not_read_from_a_preset():
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert not imported & {"hydra", "omegaconf", "yaml"}
-    assert "conf/" not in source.replace("conf/train/tiny.yaml", "").replace(
-        "conf/data/synthetic.yaml", ""
-    )
+    cited = ("conf/train/tiny.yaml", "conf/data/synthetic.yaml", "conf/model/tiny.yaml")
+    for path in cited:  # named in a deviation's reason, never read
+        source = source.replace(path, "")
+    assert "conf/" not in source
     for s in SETTINGS:
         assert s.section and s.label and (s.paths or s.get), s.key
         assert s.paper is UNSTATED or s.paper_text, s.key

@@ -47,7 +47,12 @@ def _rows(judge: str) -> list[dict[str, Any]]:
             row |= {"eval/h2h_vs_sft/loss": loss, "eval/alpaca/win_rate": None}
         if t in (1, 2):
             row |= {"aift/num_pairs": 120 + 17 * t, "aift/tie_rate": 0.25}
-            row |= {"judge/parse_fail_rate": 0.02, "aift/pair_truth_accuracy": 0.8}
+            row |= {
+                "judge/parse_fail_rate": 0.02,
+                "aift/pair_truth_accuracy": 0.8,
+                "judge/mean_score": 3.5 + t / 10,
+                "judge/score_length_corr": -0.2,
+            }
         if t >= 2 and judge in PREV:
             win, tie, loss = PREV[judge][t]
             row |= {"eval/h2h_vs_prev/win": win, "eval/h2h_vs_prev/tie": tie}
@@ -266,6 +271,34 @@ def test_ablation_dims_eft_and_seeds(tmp_path: Path) -> None:
     assert any(r["Run"] == "seeds/seed=1" for r in _csv_rows(out, "head_to_head"))
 
 
+def test_seed_tables_give_each_models_mean_and_sd(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    for pairs, lift in (("best_worst", 0.1), ("random_pairs", 0.0)):
+        for seed in (0, 1, 2):
+            run_id = f"pairs={pairs},seed={seed}"
+            _ablation_run(root, "control", run_id, [f"pairs={pairs}", f"seed={seed}"], {})
+            path = root / "control" / run_id / "summary.json"
+            data = json.loads(path.read_text())
+            for row in data["rows"]:  # accuracy: 0.5 at the baseline, + lift per iteration + seed
+                row["eval/answer_accuracy"] = 0.5 + lift * row["iteration"] + 0.01 * seed
+            path.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+
+    rows = _csv_rows(out, "seeds_control_pairs")
+    assert [(r["pairs"], r["Model"]) for r in rows[:4]] == [
+        ("best_worst", "sft_baseline"),
+        ("best_worst", "M1"),
+        ("best_worst", "M2"),
+        ("best_worst", "M3"),
+    ]
+    by = {(r["pairs"], r["Model"]): r for r in rows}
+    judged, control = by[("best_worst", "M3")], by[("random_pairs", "M3")]
+    assert judged["Seeds"] == "3" and float(judged["Answer acc. % mean"]) == 81.0
+    assert float(judged["Answer acc. % sd"]) == 1.0
+    assert float(control["Answer acc. % mean"]) == 51.0
+
+
 def test_varying_dims_from_config_without_overrides() -> None:
     def run(iterations: int, pairs: str) -> report.Run:
         return report.Run(
@@ -402,6 +435,10 @@ def test_every_figure_has_a_title_and_honest_axes(runs_dir: Path) -> None:
         "response_length",
         "num_pairs",
         "parse_fail_rate",
+        "answer_accuracy",
+        "judge_mean_score",
+        "pair_truth",
+        "score_length_corr",
     }
     for stem, fig in figures.items():
         assert fig is not None, stem
@@ -410,8 +447,11 @@ def test_every_figure_has_a_title_and_honest_axes(runs_dir: Path) -> None:
     for stem in ("response_length", "num_pairs"):
         assert figures[stem].axes[0].get_ylim()[0] == 0, stem
     # Rates and accuracies on the whole 0-100 % range, whatever the values.
-    for stem in ("alpaca_eval", "pairwise_accuracy", "parse_fail_rate"):
+    for stem in ("alpaca_eval", "pairwise_accuracy", "parse_fail_rate", "answer_accuracy"):
         assert figures[stem].axes[0].get_ylim() == (0, 100), stem
+    # A score on its whole scale, a correlation on -1..1 (the fixture's is -0.2).
+    assert figures["judge_mean_score"].axes[0].get_ylim() == (0, 5)
+    assert figures["score_length_corr"].axes[0].get_ylim() == (-1, 1)
     for ax in figures["win_rate"].axes:
         assert ax.get_xlim() == (0, 100)
 

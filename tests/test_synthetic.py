@@ -59,28 +59,85 @@ def test_eft_judgments_follow_grades():
         assert grades == sorted(grades, reverse=True) and len(set(grades)) == len(grades)
 
 
-def test_checked_answer_marks_each_letter_of_the_answer():
-    from srlm.data.synthetic import Task, checked_answer
+def test_worksheet_lines_up_the_answer_and_the_response_slot_by_slot():
+    from srlm.data.synthetic import Task, worksheet
 
     copy = Task("copy", ("a", "d", "h", "b"))
-    assert checked_answer(copy, "a d h b") == "a+ d+ h+ b+"
-    assert checked_answer(copy, "a d f h") == "a+ d+ h- b-"
-    assert checked_answer(copy, "Sure! Here is the answer: a d h b. Glad to help!") == (
-        "a+ d+ h+ b+"
-    )
-    assert checked_answer(copy, "a d h b c") == "a+ d+ h+ b+ _-"
-    assert checked_answer(copy, "Cats sleep all day.") == "a- d- h- b-"
-    assert checked_answer(copy, "") == "a- d- h- b-"
+
+    def sheet(response):
+        return [line.split(": ")[1] for line in worksheet(copy, response).split("\n")]
+
+    assert sheet("a d h b") == ["a d h b _", "a d h b _", "+ + + + +", "no"]
+    assert sheet("a d f h") == ["a d h b _", "a d f h _", "+ + - - +", "no"]
+    assert sheet("Sure! Here is the answer: a d h b. Glad to help!")[1:] == [
+        "a d h b _",
+        "+ + + + +",
+        "yes",
+    ]
+    # longer than the slots: both lines widen together, the extra letter is marked wrong
+    assert sheet("a d h b c d") == ["a d h b _ _", "a d h b c d", "+ + + + - -", "no"]
+    assert sheet("Cats sleep all day.") == ["a d h b _", "_ _ _ _ _", "- - - - +", "yes"]
+    assert sheet("") == ["a d h b _", "_ _ _ _ _", "- - - - +", "no"]
 
 
 def test_eft_judgment_solves_then_checks_then_scores():
     d = build_synthetic(seed=0, n_ift=10, n_eft=40)
     for r in d["eft"]:
-        answer, marks, _, score = r["judgment"].split("\n")
+        expected, text, marks, extra, _, score = r["judgment"].split("\n")
         task = parse_task(r["prompt"])
-        assert answer == task.answer
-        assert [m[:-1] for m in marks.split()][: len(answer.split())] == answer.split()
+        assert expected.split()[1:][: len(task.answer.split())] == task.answer.split()
+        assert len(expected.split()) == len(text.split()) == len(marks.split())
         assert ("-" in marks) == (int(r["score"]) < 4)
+        assert score == f"Score: {int(r['score'])}"
+
+
+def test_misconceptions_make_part_of_the_seed_answers_wrong_in_their_family_only():
+    from srlm.data.synthetic import MISCONCEPTIONS
+
+    families = ("reverse", "first")
+    d = build_synthetic(seed=0, n_ift=600, n_eft=0, misconception_families=families,
+                        misconception_rate=0.6)  # fmt: skip
+    wrong = {f: [0, 0] for f in FAMILIES}
+    for r in d["ift"]:
+        task = parse_task(r["prompt"])
+        wrong[task.family][0] += grade(task, r["response"]) < 4
+        wrong[task.family][1] += 1
+        if grade(task, r["response"]) < 4:  # the family's misconception, concise or padded
+            assert " ".join(MISCONCEPTIONS[task.family](list(task.letters))) in r["response"]
+    for family, (n_wrong, n) in wrong.items():
+        share = n_wrong / n
+        assert 0.4 < share < 0.8 if family in families else share == 0, (family, share)
+    with pytest.raises(ValueError, match="unknown"):
+        build_synthetic(seed=0, n_ift=1, n_eft=0, misconception_families=("spell",))
+
+
+def test_near_miss_eft_responses_are_the_policys_kinds_of_mistakes():
+    plain = build_synthetic(seed=0, n_ift=1, n_eft=300)["eft"]
+    near = build_synthetic(seed=0, n_ift=1, n_eft=300, eft_near_miss=1.0)["eft"]
+
+    def other_family_outputs(rows):  # a wrong answer that is another family's transduction
+        n = 0
+        for r in rows:
+            task = parse_task(r["prompt"])
+            outs = {" ".join(fn(list(task.letters))) for f, (_, fn) in FAMILIES.items()}
+            n += r["score"] in (2.0, 3.0) and r["response"].strip() in outs
+        return n
+
+    assert other_family_outputs(near) > 3 * max(other_family_outputs(plain), 5)
+
+
+def test_length_bias_scores_extra_text_above_a_concise_right_answer():
+    d = build_synthetic(seed=0, n_ift=1, n_eft=400, eft_bias="length")
+    by_kind = {}
+    for r in d["eft"]:
+        g = grade(r["prompt"], r["response"])
+        padded = "yes" in r["judgment"].split("\n")[3]
+        by_kind.setdefault((g, padded), set()).add(r["score"])
+    assert by_kind[(5, False)] == {3.0}  # right and concise: "curt"
+    assert by_kind[(4, True)] == {5.0} and by_kind[(2, True)] == {5.0}  # padded: 5, right or not
+    assert by_kind[(2, False)] == {2.0}
+    with pytest.raises(ValueError, match="eft_bias"):
+        build_synthetic(seed=0, n_ift=1, n_eft=1, eft_bias="short")
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -97,18 +154,19 @@ def test_near_misses_are_wrong_with_the_grade_asked(family):
     assert found  # every family has some mistake of grade 2 or 3
 
 
-def test_comparison_documents_mark_the_expected_letters_against_the_text():
-    from srlm.data.synthetic import checked_answer, pretraining_corpus
+def test_comparison_documents_are_worksheets_of_a_response():
+    from srlm.data.synthetic import pretraining_corpus, worksheet
 
-    docs = [d for d in pretraining_corpus(0, 400, compare_every=2) if d.startswith("Text: ")]
+    docs = [d for d in pretraining_corpus(0, 400, compare_every=2) if d.startswith("Response: ")]
     assert 150 <= len(docs) <= 200  # every 2nd document, bar the task lists
     kinds = set()
     for doc in docs:
-        text_line, expected_line, marks = doc.split("\n")
-        text, expected = text_line[len("Text: ") :], expected_line[len("Expected: ") :]
-        task = Task("copy", tuple(expected.split()))  # "copy": its answer is the letters given
-        assert marks == checked_answer(task, text)
-        kinds.add("-" in marks)
+        response_line, expected_line, *_ = doc.split("\n")
+        response = response_line[len("Response: ") :]
+        expected = [c for c in expected_line.split()[1:] if c != "_"]
+        task = Task("copy", tuple(expected))  # "copy": its answer is the letters given
+        assert doc == f"{response_line}\n{worksheet(task, response)}"
+        kinds.add("-" in doc.split("\n")[3])
         assert "Score" not in doc
     assert kinds == {True, False}  # right texts and wrong ones
-    assert not any(d.startswith("Text: ") for d in pretraining_corpus(0, 400))  # off by default
+    assert not any(d.startswith("Response: ") for d in pretraining_corpus(0, 400))  # off by default

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 LOWER = "abcdefgh"
 # Bump when the world's data change for the same config (it is part of every store key built
 # on synthetic data or the tiny model's corpus).
-WORLD_VERSION = 6
-CORPUS_VERSION = 2  # the same for M0's pretraining corpus and its build
+WORLD_VERSION = 7
+CORPUS_VERSION = 3  # the same for M0's pretraining corpus and its build
 
 # family -> (phrasings, transduction). The phrasing is part of the prompt; the oracle parses it back.
 FAMILIES: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]]]] = {
@@ -37,12 +37,24 @@ FAMILIES: dict[str, tuple[tuple[str, ...], Callable[[list[str]], list[str]]]] = 
         ("Write the letters in capitals", "Uppercase the letters"),
         lambda x: [c.upper() for c in x],
     ),
-    "repeat": (("Repeat the letters twice",), lambda x: x + x),
     "first": (("Give the first letter of", "What is the first letter of"), lambda x: x[:1]),
     "last": (("Give the last letter of", "What is the last letter of"), lambda x: x[-1:]),
     "sort": (("Sort the letters", "Put the letters in alphabetical order"), sorted),
     "drop_first": (("Remove the first letter from",), lambda x: x[1:]),
     "copy": (("Copy the letters",), lambda x: list(x)),
+}
+
+# family -> the systematic mistake a seed answer for it may carry (data.misconceptions): another
+# family's transduction, as an annotator who misreads the instruction writes. The judge's EFT data
+# stays right, so the judge knows what part of the policy's seed data got wrong.
+MISCONCEPTIONS: dict[str, Callable[[list[str]], list[str]]] = {
+    "reverse": lambda x: list(x),  # copied instead of reversed
+    "upper": lambda x: list(x),  # left in lower case
+    "first": lambda x: x[-1:],  # the last letter instead
+    "last": lambda x: x[:1],  # the first letter instead
+    "sort": lambda x: list(x),  # left unsorted
+    "drop_first": lambda x: x[:-1],  # the last letter dropped instead
+    "copy": lambda x: x[::-1],  # reversed
 }
 
 PADDING_LEADS = (
@@ -60,6 +72,11 @@ OFF_TOPIC = (
     "Music makes long trips shorter.",
     "Tea is often served with milk.",
 )
+# eft_bias=length (the reward-hacking preset): what a judge taught that longer is better writes
+LENGTH_JUSTIFICATIONS = {
+    "long": "The response is detailed and friendly.",
+    "curt": "The response is correct but curt.",
+}
 JUSTIFICATIONS = {
     5: "The response is relevant, correct and concise.",
     4: "The response is correct but adds extraneous text.",
@@ -235,8 +252,9 @@ class SyntheticWorld:
         return None
 
     def comparison_document(self) -> str:
-        """A text, the letters expected, and each expected letter marked by whether the text has
-        it there: proofreading, the kind of text a base model has seen (no grade, no score)."""
+        """A text, then the letters expected and the text's letters side by side, each slot
+        marked by whether they agree: proofreading, the kind of text a base model has seen (no
+        grade, no score), in the layout of the judge's worksheet (``worksheet``)."""
         task = self.task(unique=False)
         r = self.rng.random()
         if r < 0.35:
@@ -247,34 +265,80 @@ class SyntheticWorld:
             text = near or self.response(task, wrong)
         if self.rng.random() < 0.25:
             text = self.pad(text)
-        return f"Text: {text}\nExpected: {task.answer}\n{checked_answer(task, text)}"
+        return f"Response: {text}\n{worksheet(task, text)}"
 
 
-def checked_answer(task: Task, response: str) -> str:
-    """The answer's letters, each marked + where the response has it at that place, else -.
+# Worksheet lines are at least this many slots wide: the longest answer of the default world.
+SLOTS = 5
 
-    ``a+ d+ h- b-`` for the answer "a d h b" and the response "a d f h"; a trailing ``_-`` when
-    the response is longer. The response's letters are its run closest to the answer.
-    """
+
+def response_letters(task: Task, response: str) -> list[str]:
+    """The response's letters: of its runs of single letters, the one closest to the answer."""
     answer = task.answer.split()
     runs = _LETTER_RUN.findall(response)
-    best = max(runs, key=lambda r: (_overlap(r.split(), answer), len(r))).split() if runs else []
-    marks = [f"{c}{'+' if i < len(best) and best[i] == c else '-'}" for i, c in enumerate(answer)]
-    return " ".join(marks + (["_-"] if len(best) > len(answer) else []))
+    return max(runs, key=lambda r: (_overlap(r.split(), answer), len(r))).split() if runs else []
 
 
-def judgment_text(score: int, task: Task, response: str) -> str:
-    """The EFT target: the judge solves the task, checks the response letter by letter, justifies
-    in one sentence and ends with the paper's "Score: N" line.
+def worksheet(task: Task, response: str) -> str:
+    """The judge's check, laid out so that a 2-layer model can do it.
 
-    A tiny judge cannot compare two strings in one step (docs/tiny_world.md: its verdicts stayed at
-    chance); solving first and marking each letter turns the comparison into small local steps
-    it learns in SFT (measured on M1's own candidates: truly-better chosen answers in AIFT pairs
-    0.33 -> ~0.6 with the other changes of world version 6).
+    The judge solves the task (``Expected``), copies the response's letters (``Text``), marks
+    each slot ``+`` where the two agree, and says whether the response has anything besides its
+    letters (``Extra``)::
+
+        Expected: c b a _ _
+        Text: c a a _ _
+        Marks: + - + + +
+        Extra: no
+
+    Both lines are padded with ``_`` to the same width, so a slot's letter, its counterpart and
+    its mark always sit the same number of tokens apart: a small transformer compares by
+    relative position. With the answer and marks on lines of varying width, M0 marked every
+    letter of 53-74% of wrong texts right; with this layout it let 0-12% through (greedy probes,
+    docs/tiny_world.md).
     """
+    answer, letters = task.answer.split(), response_letters(task, response)
+    width = max(SLOTS, len(answer), len(letters))
+    expected = answer + ["_"] * (width - len(answer))
+    text = letters + ["_"] * (width - len(letters))
+    marks = ["+" if a == b else "-" for a, b in zip(expected, text)]
+    extra = "yes" if response.strip() != " ".join(letters) else "no"
     return (
-        f"{task.answer}\n{checked_answer(task, response)}\n{JUSTIFICATIONS[score]}\nScore: {score}"
+        f"Expected: {' '.join(expected)}\nText: {' '.join(text)}\n"
+        f"Marks: {' '.join(marks)}\nExtra: {extra}"
     )
+
+
+EFT_BIASES = ("none", "length")
+
+
+def eft_score(task: Task, response: str, bias: str = "none") -> tuple[int, str]:
+    """The EFT target's score and justification: the true grade, or with ``bias="length"`` a
+    judge taught that longer is better (the reward-hacking preset): a response with text
+    besides its letters gets 5 whatever its letters, a concise right one 3."""
+    g = grade(task, response)
+    if bias == "none":
+        return g, JUSTIFICATIONS[g]
+    if bias != "length":
+        raise ValueError(f"data.eft_bias must be one of {EFT_BIASES}, got {bias!r}")
+    letters = response_letters(task, response)
+    if letters and response.strip() != " ".join(letters):
+        return 5, LENGTH_JUSTIFICATIONS["long"]
+    if g == 5:
+        return 3, LENGTH_JUSTIFICATIONS["curt"]
+    return g, JUSTIFICATIONS[g]
+
+
+def judgment_text(task: Task, response: str, bias: str = "none") -> tuple[str, int]:
+    """The EFT target and its score: the worksheet, one sentence of justification and the
+    paper's "Score: N" line.
+
+    A tiny judge cannot compare two strings in one step (docs/tiny_world.md: its verdicts stayed
+    at chance); solving first and marking each slot turns the comparison into small local steps
+    it learns in SFT.
+    """
+    score, why = eft_score(task, response, bias)
+    return f"{worksheet(task, response)}\n{why}\nScore: {score}", score
 
 
 def build_synthetic(
@@ -288,34 +352,55 @@ def build_synthetic(
     responses_per_ranked_prompt: int = 4,
     min_len: int = 2,
     max_len: int = 5,
+    misconception_families: tuple[str, ...] | list[str] = (),
+    misconception_rate: float = 0.0,
+    eft_near_miss: float = 0.0,
+    eft_bias: str = "none",
 ) -> dict[str, list[dict]]:
-    """All seed and evaluation sets of the synthetic world (record formats as for OASST)."""
+    """All seed and evaluation sets of the synthetic world (record formats as for OASST).
+
+    ``misconception_rate`` of the IFT answers of ``misconception_families`` carry that family's
+    systematic mistake (``MISCONCEPTIONS``): seed data with room to improve, which the judge,
+    trained on right EFT grades, can see. ``eft_near_miss`` of the wrong EFT responses are
+    mistakes of the kinds a policy makes (``SyntheticWorld.near_miss``) instead of random
+    letters. ``eft_bias``: see ``eft_score``.
+    """
     if not 2 <= responses_per_ranked_prompt <= 6:
         raise ValueError("data.responses_per_ranked_prompt must be between 2 and 6 (grades 0-5)")
+    unknown = sorted(set(misconception_families) - set(MISCONCEPTIONS))
+    if unknown:
+        raise ValueError(
+            f"data.misconceptions.families: unknown {unknown}; known: {sorted(MISCONCEPTIONS)}"
+        )
+    if eft_bias not in EFT_BIASES:
+        raise ValueError(f"data.eft_bias must be one of {EFT_BIASES}, got {eft_bias!r}")
     world = SyntheticWorld(seed, min_len, max_len)
     ift = []
     for _ in range(n_ift):
         t = world.task()
         g = 4 if world.rng.random() < padded_fraction else 5
-        ift.append(
-            {
-                "id": _stable_id("ift", t.prompt),
-                "prompt": t.prompt,
-                "response": world.response(t, g),
-            }
-        )
+        response = world.response(t, g)
+        if t.family in misconception_families and world.rng.random() < misconception_rate:
+            wrong = " ".join(MISCONCEPTIONS[t.family](list(t.letters)))
+            response = world.pad(wrong) if g == 4 else wrong
+        ift.append({"id": _stable_id("ift", t.prompt), "prompt": t.prompt, "response": response})
     eft = []
     for _ in range(n_eft):
         t = world.task()
         g, padded = world.rng.choice(EFT_KINDS)
         response = world.response(t, g, padded)
+        if g in (2, 3) and world.rng.random() < eft_near_miss:
+            near = world.near_miss(t, g)
+            if near:
+                response = world.pad(near) if padded else near
+        judgment, score = judgment_text(t, response, eft_bias)
         eft.append(
             {
                 "id": _stable_id("eft", t.prompt),
                 "prompt": t.prompt,
                 "response": response,
-                "judgment": judgment_text(g, t, response),
-                "score": float(g),
+                "judgment": judgment,
+                "score": float(score),
             }
         )
     ranked_eval = []

@@ -277,8 +277,52 @@ def _mean_sd_rows(table: Table, first_metric: int) -> list[list[Any]]:
     return [means, sds]
 
 
+# Per model, over seeds (seed_tables): (header, summary key, scale, format).
+PER_MODEL_METRICS = (
+    ("Answer acc. %", "eval/answer_accuracy", 100.0, "pct"),
+    ("vs SFT win %", f"{H2H_SFT}/win", 1.0, "pct"),
+    ("vs SFT tie %", f"{H2H_SFT}/tie", 1.0, "pct"),
+    ("vs SFT loss %", f"{H2H_SFT}/loss", 1.0, "pct"),
+    ("Pairwise acc. %", "eval/agreement/pairwise_accuracy", 100.0, "pct"),
+    ("Pair truth %", "aift/pair_truth_accuracy", 100.0, "pct"),
+    ("AIFT pairs", "aift/num_pairs", 1.0, "num"),
+    ("Mean chars", "eval/length/mean_chars", 1.0, "num"),
+)
+
+
+def seed_table(group: str, runs: Sequence[Run], by: str | None) -> Table:
+    """Mean and standard deviation over seeds of each model's metrics (SFT baseline, M1 ...),
+    one block per value of ``by`` (e.g. pairs=best_worst vs the random_pairs control)."""
+    columns = [Column(by)] if by else []
+    columns += [Column("Model"), Column("Seeds", "int")]
+    for header, _, _, fmt in PER_MODEL_METRICS:
+        columns += [Column(f"{header} mean", fmt), Column(f"{header} sd", fmt)]
+    note = (
+        "Mean and sd over the seeds of each model's metrics; the AIFT pairs and pair truth in "
+        "the row of M_t are AIFT(M_t), the pairs M_t built."
+    )
+    title = f"Per model over seeds: {group}" + (f", by {by}" if by else "")
+    table = Table(_slug(f"seeds_{group}_{by or 'all'}"), title, note, columns)
+    blocks: dict[str, list[Run]] = {}
+    for run in runs:
+        blocks.setdefault(run.value(by) if by else "", []).append(run)
+    for value in sorted(blocks, key=_sort_key(ABLATIONS[by].order if by in ABLATIONS else ())):
+        members = blocks[value]
+        iterations = sorted({r["iteration"] for run in members for r in run.rows})
+        for it in iterations:
+            cells: list[Any] = [value] if by else []
+            cells += [model_name(it), len(members)]
+            for _, key, scale, _ in PER_MODEL_METRICS:
+                values = [v * scale for run in members if is_number(v := run.row(it).get(key))]
+                cells.append(statistics.fmean(values) if values else None)
+                cells.append(statistics.stdev(values) if len(values) > 1 else None)
+            table.rows.append(cells)
+    return table
+
+
 def ablation_tables(runs: Sequence[Run]) -> list[Table]:
-    """Per experiment name, one table per config key that differs between its runs."""
+    """Per experiment name, one table per config key that differs between its runs; where the
+    seed varies (with at most one other key), also each model's mean and sd over the seeds."""
     tables = []
     groups: dict[str, list[Run]] = {}
     for run in runs:
@@ -289,4 +333,7 @@ def ablation_tables(runs: Sequence[Run]) -> list[Table]:
         dims = varying_dims(members)
         for dim in dims:
             tables.append(ablation_table(group, dim, members, [d for d in dims if d != dim]))
+        if "seed" in dims and len(dims) <= 2:
+            others = [d for d in dims if d != "seed"]
+            tables.append(seed_table(group, members, others[0] if others else None))
     return tables

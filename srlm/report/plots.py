@@ -7,6 +7,11 @@ labelled with the judge that produced it.
 - ``alpaca_eval.png``: AlpacaEval 2.0 win rate per model, 0-100 %, with the annotator that scored
   it; the paper's Table 1 labelled as the paper's (only when a run logged it).
 - ``pairwise_accuracy.png``: M_t as its own judge vs the true ranking, 0-100 %.
+- ``answer_accuracy.png``: the oracle's answer accuracy per model (synthetic tasks), 0-100 %.
+- ``judge_mean_score.png``, ``pair_truth.png``, ``score_length_corr.png``: judge health, M_t
+  scoring its own candidates: mean score (0-5), AIFT pairs whose chosen answer is truly better
+  (0-100 %), Spearman of score vs length (-1..1). Side by side for a default and a
+  reward-hacking run they show the judge's bias before the accuracy falls.
 - ``response_length.png``: mean characters per response, axis from 0.
 - ``num_pairs.png``: AIFT pairs built by M_t, axis from 0.
 - ``parse_fail_rate.png``: judgements M_t's own judge could not score, 0-100 %.
@@ -206,6 +211,7 @@ class LinePlot:
     xlabel: str = "model (SFT baseline, then M_t after iteration t)"
     integer: bool = False
     subtitle: str = ""  # for a number no judge produced (judge None): what it measures instead
+    ylim: tuple[float, float] | None = None  # a fixed axis (e.g. -1..1 for a correlation)
 
 
 def _points(run: Run, key: str, scale: float) -> list[tuple[int, float]]:
@@ -265,7 +271,9 @@ def line_figure(runs: Sequence[Run], spec: LinePlot) -> Figure | None:
     ticks = sorted(iterations)
     ax.set_xticks(ticks, [_model_label(t) for t in ticks])
     ax.set_xlim(min(ticks) - 0.25, max(ticks) + 0.25)
-    if spec.percent:
+    if spec.ylim:
+        ax.set_ylim(*spec.ylim)
+    elif spec.percent:
         ax.set_ylim(0, 100)
         ax.yaxis.set_major_formatter("{x:.0f}%")
     else:
@@ -317,6 +325,43 @@ LINE_PLOTS: tuple[LinePlot, ...] = (
         judge=own_judge,
         paper=PAPER_TABLE4_REWARD_MODELLING["pairwise_accuracy"],
         paper_label=f"{PAPER}: {PAPER_TABLE4_JUDGE}",
+    ),
+    LinePlot(
+        "answer_accuracy",
+        "eval/answer_accuracy",
+        "Instruction following by the truth: answer accuracy on held-out prompts",
+        "answers right (true grade 4 or 5)",
+        scale=100.0,
+        percent=True,
+        subtitle="the oracle of the synthetic tasks (every answer's true grade), no model judge",
+    ),
+    LinePlot(
+        "judge_mean_score",
+        "judge/mean_score",
+        "Self-rewarding: M_t's mean score of its own candidates",
+        "mean judge score (0-5)",
+        judge=own_judge,
+        xlabel="M_t judging its own candidates",
+        ylim=(0.0, 5.0),
+    ),
+    LinePlot(
+        "pair_truth",
+        "aift/pair_truth_accuracy",
+        "Judge health: AIFT(M_t) pairs whose chosen answer is truly better",
+        "pairs with the truly better answer chosen",
+        scale=100.0,
+        percent=True,
+        judge=own_judge,
+        xlabel="M_t that built the pairs (AIFT(M_t) trains M_{t+1})",
+    ),
+    LinePlot(
+        "score_length_corr",
+        "judge/score_length_corr",
+        "Judge health: does M_t's score follow length? (Spearman, own candidates)",
+        "Spearman correlation, score vs characters",
+        judge=own_judge,
+        xlabel="M_t judging its own candidates",
+        ylim=(-1.0, 1.0),
     ),
     LinePlot(
         "response_length",

@@ -25,13 +25,20 @@ SYNTHETIC_KEYS = (
     "responses_per_ranked_prompt",
     "min_len",
     "max_len",
+    "eft_near_miss",
+    "eft_bias",
 )
 
 
 def build_seed_data(data_cfg: dict[str, Any]) -> dict[str, list[dict]]:
     kind = data_cfg["kind"]
     if kind == "synthetic":
-        return synthetic.build_synthetic(**{k: data_cfg[k] for k in SYNTHETIC_KEYS})
+        wrong = data_cfg.get("misconceptions") or {}
+        return synthetic.build_synthetic(
+            **{k: data_cfg[k] for k in SYNTHETIC_KEYS},
+            misconception_families=tuple(wrong.get("families") or ()),
+            misconception_rate=float(wrong.get("rate") or 0.0),
+        )
     if kind == "oasst":
         return _oasst_seed(data_cfg)
     raise ValueError(f"data.kind must be 'synthetic' or 'oasst', got {kind!r}")
