@@ -7,9 +7,12 @@
 # Grid: pairs=best_worst,random_pairs x seed=0,1,2 -> 6 jobs, in runs/control/<run_id>/.
 #   The two pair strategies share M0, the seed data, M1, iteration 1's prompts, candidates and
 #   judgments through the store; they part at iteration 1's pairs.
-# Cost, embedded default (tiny model, synthetic data, 2 CPU cores): COST
+# Cost, embedded default (tiny model, synthetic data, 2 CPU cores), measured 2026-11-30 beside
+#   other jobs: about 4 min for the 3 random_pairs jobs once the 3 best_worst jobs (sweeps/seeds.sh
+#   with the same seeds) are in the store; from a fresh store about 20 min (estimated: M0 4 min,
+#   each seed 4 min for M1 and its loop, each control 1.5 min).
 # GPU: add e.g. experiment=one_gpu_lora, or hydra/launcher=slurm.
-# Results: python -m srlm.report runs/control
+# Results: python -m srlm.report runs/control (experiments/control/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python run.py -m name=control pairs=best_worst,random_pairs seed=0,1,2 "$@"

@@ -138,9 +138,17 @@ def test_scripts_pass_arguments_through(tmp_path: Path) -> None:
     )
     calls = [line.split("|", 1) for line in log.read_text().splitlines()]
     assert [cwd for cwd, _ in calls] == [str(REPO)] * 5
-    for (_, args), script in zip(calls, _in_order([s for s in SWEEPS if s.stem != ORCHESTRATOR])):
+    paper = [s for s in SWEEPS if s.stem not in {ORCHESTRATOR, *NOT_PAPER}]
+    for (_, args), script in zip(calls, _in_order(paper)):
         assert args.startswith(f"run.py -m name={script.stem} "), args
         assert args.endswith(" hydra/launcher=joblib a=b c"), args
+    for stem in sorted(NOT_PAPER):  # run on their own
+        log.unlink()
+        subprocess.run(["bash", str(REPO / "sweeps" / f"{stem}.sh"), "a=b c"], cwd=tmp_path,
+                       env=env, check=True, timeout=60)  # fmt: skip
+        [(cwd, args)] = [line.split("|", 1) for line in log.read_text().splitlines()]
+        assert cwd == str(REPO) and args.startswith(f"run.py -m name={stem} ")
+        assert args.endswith(" a=b c"), args
 
 
 @pytest.mark.parametrize("point", GRID)
@@ -166,6 +174,7 @@ def test_grid_sizes() -> None:
         "eft_ablation": 2,
         "iterations": 3,
         "seeds": 3,
+        "control": 6,
     }
     assert _grid_points(REPO / "sweeps" / "iterations.sh") == [
         ["name=iterations", f"loop.iterations={k}"] for k in (1, 2, 3)
