@@ -61,19 +61,21 @@ def best_worst(
         if chosen.text == rejected.text:  # same text, different scores: no preference to learn
             stats["identical"] += 1
             continue
-        pairs.append(
-            {
-                "prompt_id": g.prompt_id,
-                "prompt": g.prompt,
-                "chosen": chosen.text,
-                "rejected": rejected.text,
-                "chosen_score": chosen.score,
-                "rejected_score": rejected.score,
-                "chosen_id": chosen.id,
-                "rejected_id": rejected.id,
-            }
-        )
+        pairs.append(_pair(g, chosen, rejected))
     return pairs, stats
+
+
+def _pair(g: ScoredPrompt, chosen: Candidate, rejected: Candidate) -> dict:
+    return {
+        "prompt_id": g.prompt_id,
+        "prompt": g.prompt,
+        "chosen": chosen.text,
+        "rejected": rejected.text,
+        "chosen_score": chosen.score,
+        "rejected_score": rejected.score,
+        "chosen_id": chosen.id,
+        "rejected_id": rejected.id,
+    }
 
 
 def random_pairs(
@@ -91,20 +93,11 @@ def random_pairs(
     by_prompt = {g.prompt_id: g for g in groups}
     pairs = []
     for row in judged:
-        scored = [c for c in by_prompt[row["prompt_id"]].candidates if c.score is not None]
+        g = by_prompt[row["prompt_id"]]
+        scored = [c for c in g.candidates if c.score is not None]
         chosen = rng.choice(scored)
         rejected = rng.choice([c for c in scored if c.text != chosen.text])
-        pairs.append(
-            {
-                **row,
-                "chosen": chosen.text,
-                "rejected": rejected.text,
-                "chosen_score": chosen.score,
-                "rejected_score": rejected.score,
-                "chosen_id": chosen.id,
-                "rejected_id": rejected.id,
-            }
-        )
+        pairs.append(_pair(g, chosen, rejected))
     return pairs, stats
 
 
