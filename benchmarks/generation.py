@@ -35,7 +35,7 @@ def tiny_model(path: str | None = None) -> Path:
     """The newest finished tiny M0 in runs/store, else a quick one built in a temp dir."""
     if path:
         return Path(path)
-    done = sorted(REPO.glob("runs/store/m0_tiny/*/_done.json"), key=lambda p: p.stat().st_mtime)
+    done = sorted(REPO.glob("runs/store/m0/*/_done.json"), key=lambda p: p.stat().st_mtime)
     if done:
         return done[-1].parent / "model"
     from srlm.models.tiny import build_tiny_model
@@ -397,16 +397,9 @@ def gpu_decode(batch_sizes=(1, 64), prompt_len: int = 128, steps: int = 128) -> 
     from transformers import LlamaConfig, LlamaForCausalLM
 
     dev = torch.device("cuda")
-    cfg = LlamaConfig(
-        hidden_size=2048,
-        intermediate_size=5632,
-        num_hidden_layers=16,
-        num_attention_heads=32,
-        num_key_value_heads=4,
-        vocab_size=32000,
-        max_position_embeddings=4096,
-        tie_word_embeddings=False,
-    )
+    from gpu_check import BENCH_CONFIG  # the same model as the GPU check's decode benchmark
+
+    cfg = LlamaConfig(**BENCH_CONFIG)
     with torch.device(dev):
         model = LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
     print(
@@ -424,7 +417,7 @@ def gpu_decode(batch_sizes=(1, 64), prompt_len: int = 128, steps: int = 128) -> 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", help="a tiny model dir (default: runs/store/m0_tiny or build one)")
+    p.add_argument("--model", help="a tiny model dir (default: runs/store/m0 or build one)")
     p.add_argument("--prompts", type=int, default=64)
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--skip-cpu", action="store_true", help="only the GPU section")

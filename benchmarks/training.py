@@ -91,7 +91,7 @@ def best_of(repeats: int, *args, **kwargs) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", help="a tiny model dir (default: runs/store/m0_tiny or build one)")
+    p.add_argument("--model", help="a tiny model dir (default: runs/store/m0 or build one)")
     p.add_argument("--pairs", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--epochs", type=int, default=3)
